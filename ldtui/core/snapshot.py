@@ -1,0 +1,75 @@
+"""What a console needs to draw one host, in one value (sent over the RPC channel as JSON).
+
+``Manager.snapshot()`` builds it; the console renders it and never reaches into a manager.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class MigrationProgress:
+    """One migration as either side sees it (SPEC L-4, T-4, B-4)."""
+
+    id: str
+    role: str
+    """``source`` or ``target``."""
+    domain: str
+    peer_host: str
+    peer_domain: str
+    phase: int
+    """1–4 (SPEC G-3); 0 before phase 1 starts."""
+    phase_name: str
+    progress: int
+    """Percent, monotonic, 0–100."""
+    state: str
+    """``running``, ``completed``, ``failed``, ``cancelled``, ``error``."""
+    live: bool = False
+    bytes_total: int = 0
+    bytes_sent: int = 0
+    bytes_remaining: int = 0
+    bytes_on_wire: int = 0
+    rate: float = 0.0
+    """Bytes of guest memory per second over the last second."""
+    dirty_rate: float = 0.0
+    iteration: int = 0
+    expected_downtime_ms: float = 0.0
+    downtime_ms: float = 0.0
+    started: float = 0.0
+    finished: float = 0.0
+    reason: str = ""
+    """Why it failed or was cancelled, in the operator's words."""
+
+
+@attrs.frozen(kw_only=True)
+class DomainRow:
+    name: str
+    state: str
+    flags: str
+    """Always six characters (SPEC L-2)."""
+    cons: str
+    vcpus: int
+    memory: int
+    util: float | None
+    uptime: int | None
+    migration: MigrationProgress | None = None
+
+
+@attrs.frozen(kw_only=True)
+class HostSnapshot:
+    hostname: str
+    processor: str
+    clock_mhz: int
+    manager_version: str
+    strands_total: int
+    strands_free: int
+    memory_total: int
+    memory_free: int
+    maus_total: int
+    maus_free: int
+    incoming_migration_enabled: bool
+    domains: tuple[DomainRow, ...]
+    jobs: tuple[MigrationProgress, ...] = ()
+    """Running migrations and this host's recent history (newest last)."""
+    taken_at: float = 0.0
