@@ -1,0 +1,169 @@
+"""Same-run baselines for the migration benchmark: how fast this machine moves bytes.
+
+Each function moves ``nbytes`` from one end of a loopback connection to the other and
+returns bytes per second:
+- ``raw_tcp``: asyncio streams, no encryption — the ceiling of the machine;
+- ``asyncssh_channel``: one asyncssh session channel, AES-GCM, large writes;
+- ``openssh_stream``: OpenSSH ``ssh`` into a local ``sshd`` (Debian openssh-server) started on a
+  loopback port for the run; ``None`` with a note when sshd or ssh is absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import asyncssh
+
+CHUNK = 1 << 20
+
+
+async def raw_tcp(nbytes: int) -> float:
+    done = asyncio.get_running_loop().create_future()
+
+    async def sink(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got = 0
+        while got < nbytes:
+            data = await reader.read(CHUNK)
+            if not data:
+                break
+            got += len(data)
+        done.set_result(got)
+        writer.close()
+
+    server = await asyncio.start_server(sink, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    buf = os.urandom(CHUNK)
+    start = time.perf_counter()
+    sent = 0
+    while sent < nbytes:
+        writer.write(buf)
+        await writer.drain()
+        sent += len(buf)
+    await asyncio.wait_for(done, 120)
+    elapsed = time.perf_counter() - start
+    writer.close()
+    server.close()
+    return nbytes / elapsed
+
+
+class _SinkSession(asyncssh.SSHServerSession):
+    def __init__(self, nbytes: int, done: asyncio.Future) -> None:
+        self.got = 0
+        self.nbytes = nbytes
+        self.done = done
+
+    def shell_requested(self) -> bool:
+        return True
+
+    def data_received(self, data, datatype) -> None:
+        self.got += len(data)
+        if self.got >= self.nbytes and not self.done.done():
+            self.done.set_result(self.got)
+
+
+async def asyncssh_channel(nbytes: int, *, cipher: str = "aes128-gcm@openssh.com") -> float:
+    done = asyncio.get_running_loop().create_future()
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+
+    class Server(asyncssh.SSHServer):
+        def begin_auth(self, username):
+            return False
+
+        def session_requested(self):
+            return _SinkSession(nbytes, done)
+
+    server = await asyncssh.create_server(
+        Server, "127.0.0.1", 0, server_host_keys=[host_key], encryption_algs=[cipher],
+        encoding=None,
+        window=8 << 20, max_pktsize=256 << 10)
+    port = server.sockets[0].getsockname()[1]
+    async with asyncssh.connect("127.0.0.1", port, known_hosts=None, username="bench",
+                                encryption_algs=[cipher]) as conn:
+        chan, _ = await conn.create_session(asyncssh.SSHClientSession, encoding=None,
+                                            window=8 << 20, max_pktsize=256 << 10, term_type=None)
+        buf = os.urandom(CHUNK)
+        start = time.perf_counter()
+        sent = 0
+        while sent < nbytes:
+            chan.write(buf)
+            sent += len(buf)
+            if chan.get_write_buffer_size() > 4 * CHUNK:
+                await _drain(chan)
+        await asyncio.wait_for(done, 120)
+        elapsed = time.perf_counter() - start
+        chan.close()
+    server.close()
+    return nbytes / elapsed
+
+
+async def _drain(chan) -> None:
+    while chan.get_write_buffer_size() > CHUNK:
+        await asyncio.sleep(0.0005)
+
+
+def _sshd_path() -> str | None:
+    for p in ("/usr/sbin/sshd", shutil.which("sshd") or ""):
+        if p and os.path.exists(p):
+            return p
+    return None
+
+
+def openssh_stream(nbytes: int) -> tuple[float | None, str]:
+    """Stream ``nbytes`` through OpenSSH on loopback; returns (rate, note)."""
+    sshd, ssh = _sshd_path(), shutil.which("ssh")
+    if not sshd or not ssh:
+        return None, "OpenSSH server or client not installed (apt-get install openssh-server)"
+    tmp = Path(tempfile.mkdtemp(prefix="ldtui-bench-sshd-"))
+    try:
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp / "host"], check=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp / "client"], check=True)
+        (tmp / "authorized_keys").write_text((tmp / "client.pub").read_text())
+        os.chmod(tmp, 0o700)
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cfg = tmp / "sshd_config"
+        cfg.write_text(
+            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp / 'host'}\n"
+            f"AuthorizedKeysFile {tmp / 'authorized_keys'}\nPasswordAuthentication no\n"
+            f"StrictModes no\nPidFile {tmp / 'sshd.pid'}\nUsePAM no\n")
+        os.makedirs("/run/sshd", exist_ok=True)
+        proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(cfg)], stderr=subprocess.DEVNULL)
+        try:
+            base = [ssh, "-p", str(port), "-i", str(tmp / "client"), "-o", "StrictHostKeyChecking=no",
+                    "-o", f"UserKnownHostsFile={tmp / 'kh'}", "-o", "BatchMode=yes",
+                    "-c", "aes128-gcm@openssh.com", f"{os.environ.get('USER', 'root')}@127.0.0.1"]
+            for _ in range(50):
+                if subprocess.run(base + ["true"], capture_output=True, timeout=10).returncode == 0:
+                    break
+                time.sleep(0.1)
+            else:
+                return None, "local sshd did not accept the benchmark key"
+            cmd = base + [f"head -c {nbytes} /dev/zero"]
+            start = time.perf_counter()
+            out = subprocess.run(cmd, stdout=subprocess.DEVNULL, timeout=600)
+            elapsed = time.perf_counter() - start
+            if out.returncode != 0:
+                return None, f"ssh stream failed (exit {out.returncode})"
+            return nbytes / elapsed, "OpenSSH, aes128-gcm, one stream into the client"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    n = 512 << 20
+    print("raw tcp      ", f"{asyncio.run(raw_tcp(n)) / 1e6:8.1f} MB/s")
+    print("asyncssh     ", f"{asyncio.run(asyncssh_channel(n)) / 1e6:8.1f} MB/s")
+    rate, note = openssh_stream(n)
+    print("openssh      ", f"{rate / 1e6:8.1f} MB/s" if rate else note)
