@@ -10,6 +10,7 @@ import enum
 
 import attrs
 
+from ldtui.hv.guest import GuestSettings
 from ldtui.hv.hypervisor import MemoryBlock
 from ldtui.hv.machine import MemoryRange
 
@@ -117,6 +118,8 @@ class Domain:
     mac: str = ""
     hostid: str = ""
     started_at: float = 0.0
+    guest: GuestSettings = attrs.Factory(GuestSettings)
+    """How the simulated guest OS behaves once the domain boots (SPEC H-4)."""
 
     @property
     def migration_role(self) -> MigrationRole:

@@ -1,0 +1,360 @@
+"""``ldtui``: the console across several hosts (SPEC T-1…T-8).
+
+The app owns one link per host and polls each for a ``HostSnapshot`` about once a second in
+its own worker, so a slow or dead host never blocks the screen. A host that stops answering
+keeps its rows, marked stale. Every ``ldm`` command the console runs goes through the
+link of the host it concerns, exactly as an operator would type it there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import time
+from typing import Any, Callable, Mapping
+
+import attrs
+from textual.app import App
+from textual.binding import Binding
+from textual.css.query import NoMatches
+from textual.worker import Worker, WorkerState
+
+from ldtui.core.errors import LdmError
+from ldtui.core.snapshot import HostSnapshot
+from ldtui.screens.commands import LdtuiCommands
+from ldtui.screens.dialogs import MessageDialog
+from ldtui.screens.help import HelpScreen
+from ldtui.screens.main import MainScreen
+from ldtui.screens.migrate import MigrateRequest
+from ldtui.widgets.fleet import Event, Fleet
+from ldtui.widgets.source import CommandOutcome, HostSource
+from ldtui.widgets.themes import APP_CSS, DEFAULT_THEME, load_settings, save_settings, shipped_themes
+
+log = logging.getLogger("ldtui.console")
+
+
+@attrs.frozen(kw_only=True)
+class OpenedHosts:
+    """What opening the hosts produced (the embedded lab, or links to running ldmd's)."""
+
+    sources: Mapping[str, HostSource]
+    users: Mapping[str, str] = attrs.Factory(dict)
+    rehearsal: Any = None
+    close: Callable[[], None] | None = None
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "no answer in time"
+    return str(exc) or type(exc).__name__
+
+
+def failure_title(hostname: str, exc: BaseException) -> str:
+    if isinstance(exc, LdmError):
+        return f"{hostname} refused the command"
+    return f"{hostname} unreachable"
+
+
+class LdtuiApp(App[None]):
+    TITLE = "ldtui"
+    CSS_PATH = str(APP_CSS)
+    COMMANDS = App.COMMANDS | {LdtuiCommands}
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, sources: Mapping[str, HostSource] | None = None, *,
+                 open_hosts: Callable[[], OpenedHosts] | None = None,
+                 users: Mapping[str, str] | None = None, rehearsal: Any = None,
+                 clock: Callable[[], float] = time.time, poll_interval: float = 1.0,
+                 request_timeout: float = 10.0, command_timeout: float = 3600.0,
+                 theme: str | None = None, live_supported: bool = False) -> None:
+        super().__init__()
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.request_timeout = request_timeout
+        self.command_timeout = command_timeout
+        self.live_supported = live_supported
+        self.fleet = Fleet()
+        self.sources: dict[str, HostSource] = {}
+        self.users: dict[str, str] = dict(users or {})
+        self.rehearsal = rehearsal
+        self.events: list[Event] = []
+        self._initial = dict(sources or {})
+        self._open_hosts = open_hosts
+        self._close_hosts: Callable[[], None] | None = None
+        self._link_states: dict[str, str] = {}
+        self.shipped_theme_names = []
+        for shipped in shipped_themes():
+            self.register_theme(shipped)
+            self.shipped_theme_names.append(shipped.name)
+        self._settings = load_settings()
+        wanted = theme or self._settings.get("theme") or DEFAULT_THEME
+        self._theme_ready = False
+        self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
+        self._theme_ready = True
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen())
+        for name, source in self._initial.items():
+            self.add_host(name, source)
+        if self._open_hosts is not None:
+            self.run_worker(self._open_in_thread, thread=True, group="open-hosts", exit_on_error=False,
+                            name="open hosts")
+
+    def _open_in_thread(self) -> None:
+        opened = self._open_hosts()  # type: ignore[misc]
+        self.call_from_thread(self._adopt, opened)
+
+    def _adopt(self, opened: OpenedHosts) -> None:
+        self.users.update(opened.users)
+        if opened.rehearsal is not None:
+            self.rehearsal = opened.rehearsal
+        self._close_hosts = opened.close
+        for name, source in opened.sources.items():
+            self.add_host(name, source)
+
+    def add_host(self, name: str, source: HostSource) -> None:
+        self.sources[name] = source
+        self.fleet.add(name)
+        self.run_worker(self._poll(name, source), group=f"poll:{name}", exit_on_error=False,
+                        name=f"poll {name}")
+        self.refresh_views()
+
+    async def on_unmount(self) -> None:
+        for source in self.sources.values():
+            try:
+                await asyncio.wait_for(source.close(), 2.0)
+            except Exception as exc:  # closing a dead link may fail; nothing is left to do
+                log.info("close failed: %s", describe(exc))
+        if self._close_hosts is not None:
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self._close_hosts), 10.0)
+            except Exception as exc:
+                log.warning("stopping the lab failed: %s", describe(exc))
+
+    # -- polling -------------------------------------------------------------------------
+
+    async def _poll(self, name: str, source: HostSource) -> None:
+        # A link that knows how to keep itself up (HostLink.reconnect_forever, with backoff)
+        # gets a worker of its own; others are asked to connect again now and then.
+        keeper = getattr(source, "reconnect_forever", None)
+        if keeper is not None:
+            self.run_worker(keeper(), group=f"link:{name}", exit_on_error=False, name=f"link {name}")
+        else:
+            await self._connect(name, source)
+        failures = 0
+        while True:
+            self._note_link_state(name, source)
+            state = getattr(source, "state", "connected")
+            if keeper is not None and state != "connected":
+                error = getattr(source, "last_error", "")
+                if self.fleet.hosts[name].snapshot is not None or (state == "down" and error):
+                    self.record(self.fleet.mark_down(name, self.clock(), error or f"link {state}"))
+                    self.refresh_views()
+                await asyncio.sleep(self.poll_interval)
+                continue
+            try:
+                snap = await asyncio.wait_for(source.snapshot(), self.request_timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                self.record(self.fleet.mark_down(name, self.clock(), describe(exc)))
+                self.refresh_views()
+                if keeper is None and failures % 5 == 0:
+                    await self._connect(name, source)
+                await asyncio.sleep(self.poll_interval)
+                continue
+            failures = 0
+            self.record(self.fleet.apply(name, snap, self.clock()))
+            self.refresh_views()
+            await asyncio.sleep(self.poll_interval)
+
+    async def _connect(self, name: str, source: HostSource) -> None:
+        try:
+            await asyncio.wait_for(source.connect(), self.request_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s: connect failed: %s", name, describe(exc))
+            self.record(self.fleet.mark_down(name, self.clock(), describe(exc)))
+            self.refresh_views()
+
+    def _note_link_state(self, name: str, source: HostSource) -> None:
+        state = getattr(source, "state", "connected")
+        before = self._link_states.get(name)
+        if state != before:
+            self._link_states[name] = state
+            if before is not None:
+                self.record([Event(self.clock(), self.fleet.hosts[name].hostname, f"link {before} → {state}",
+                                   "warning" if state != "connected" else "info")])
+
+    async def query_host(self, hostname: str) -> HostSnapshot | None:
+        """A fresh snapshot of a host by the name others know it by; ``None`` if unreachable."""
+        view = self.fleet.by_hostname(hostname)
+        if view is None or view.name not in self.sources:
+            return None
+        try:
+            snap = await asyncio.wait_for(self.sources[view.name].snapshot(), self.request_timeout)
+        except Exception as exc:
+            self.record(self.fleet.mark_down(view.name, self.clock(), describe(exc)))
+            self.refresh_views()
+            return None
+        self.record(self.fleet.apply(view.name, snap, self.clock()))
+        self.refresh_views()
+        return snap
+
+    # -- drawing -------------------------------------------------------------------------
+
+    def main_screen(self) -> MainScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+
+    def refresh_views(self) -> None:
+        main = self.main_screen()
+        if main is not None and main.is_mounted:
+            try:
+                main.refresh_views()
+            except NoMatches:
+                pass  # the screen is being torn down while the app exits
+
+    def record(self, events: list[Event]) -> None:
+        if not events:
+            return
+        self.events.extend(events)
+        for event in events:
+            log.info("%s %s", event.host, event.text)
+        main = self.main_screen()
+        if main is not None and main.is_mounted:
+            try:
+                main.add_events(events)
+            except NoMatches:
+                pass
+
+    def watch_theme(self, theme: str) -> None:
+        if getattr(self, "_theme_ready", False):
+            self._settings["theme"] = theme
+            try:
+                save_settings(self._settings)
+            except OSError as exc:
+                self.notify(f"Cannot remember the theme: {exc.strerror}", severity="warning")
+            self.refresh_views()
+
+    # -- commands ------------------------------------------------------------------------
+
+    def user_for(self, name: str) -> str:
+        return self.users.get(name) or getpass.getuser()
+
+    async def run_on(self, name: str, argv: list[str], *, password: str | None = None,
+                     quiet: bool = False, timeout: float | None = None) -> CommandOutcome:
+        """Run ``ldm ARGV`` on a host through its link; every result goes to the event log."""
+        source = self.sources[name]
+        hostname = self.fleet.hosts[name].hostname
+        try:
+            limit = timeout or self.request_timeout
+            # The link's own call timeout must not end a long command before ours does.
+            out = await asyncio.wait_for(source.run(argv, password=password, timeout=limit), limit + 5)
+        except Exception as exc:
+            self.record([Event(self.clock(), hostname, f"ldm {' '.join(argv)}: {describe(exc)}", "error")])
+            raise
+        if not quiet:
+            first = (out.stderr or out.stdout).strip().splitlines()
+            summary = f" — {first[0]}" if first and out.exit_code else ""
+            self.record([Event(self.clock(), hostname, f"ldm {' '.join(argv)} → exit {out.exit_code}{summary}",
+                               "info" if out.exit_code == 0 else "error")])
+        return out
+
+    def run_command(self, name: str, argv: list[str], *, done: str) -> None:
+        """Run a state-changing command in a worker; toast success, explain failure in a modal."""
+
+        async def go() -> None:
+            hostname = self.fleet.hosts[name].hostname
+            try:
+                out = await self.run_on(name, argv)
+            except Exception as exc:
+                self.push_screen(MessageDialog(failure_title(hostname, exc), [describe(exc)], failure=True))
+                return
+            if out.exit_code == 0:
+                self.notify(done)
+            else:
+                lines = (out.stdout + out.stderr).strip().splitlines()
+                self.push_screen(MessageDialog(f"ldm {' '.join(argv)} failed on {hostname}", lines, failure=True))
+
+        self.run_worker(go(), group="commands", exit_on_error=False, name=" ".join(argv))
+
+    def start_migration(self, name: str, request: MigrateRequest) -> None:
+        """``ldm migrate-domain`` on the source host; the result (or every unmet requirement)
+        is shown when the source's manager answers (SPEC T-3, G-5, G-10)."""
+        what = f"{request.domain} from {request.source_host} to {request.target_host}"
+        if request.new_name:
+            what += f" as {request.new_name}"
+        self.notify(f"{'Dry run' if request.dry_run else 'Migration'} of {what} started")
+
+        async def go() -> None:
+            try:
+                out = await self.run_on(name, request.argv(), password=request.password or None,
+                                        timeout=self.request_timeout if request.dry_run else self.command_timeout)
+            except Exception as exc:
+                self.push_screen(MessageDialog(failure_title(request.source_host, exc), [describe(exc)],
+                                               failure=True))
+                self.notify(f"Migration of {request.domain}: {describe(exc)}", severity="error")
+                return
+            lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+            ok = out.exit_code == 0
+            if request.dry_run:
+                title = (f"Dry run: {what} would succeed" if ok
+                         else f"Dry run: {what} would fail — {len(lines)} line(s)")
+                self.push_screen(MessageDialog(title, lines or ["every check passed"], failure=not ok))
+            elif ok:
+                self.notify(f"Migration of {what} completed")
+            else:
+                self.notify(f"Migration of {request.domain} failed", severity="error")
+                self.push_screen(MessageDialog(f"Migration of {what} failed", lines, failure=True))
+
+        self.run_worker(go(), group="migrations", exit_on_error=False, name=f"migrate {request.domain}")
+
+    def rehearse(self, method: str, *args: str) -> None:
+        """Fault controls of the embedded lab, run off the UI thread (they may block)."""
+        control = getattr(self.rehearsal, method, None)
+        label = f"{method.replace('_', ' ')} {' '.join(args)}"
+        if control is None:
+            self.notify(f"This lab cannot {label}", severity="error")
+            return
+
+        def go() -> None:
+            control(*args)
+            self.call_from_thread(self.notify, f"rehearsal: {label}")
+            self.call_from_thread(self.record, [Event(self.clock(), "lab", f"rehearsal: {label}", "warning")])
+
+        self.run_worker(go, thread=True, group="rehearsal", exit_on_error=False, name=label)
+
+    # -- conventions ---------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        from ldtui.widgets.tables import KeyedTable
+
+        from ldtui.screens.dialogs import ConfirmDialog
+
+        sections = [("console", list(self.BINDINGS)), ("main screen", list(MainScreen.BINDINGS)),
+                    ("tables", list(KeyedTable.BINDINGS)), ("confirmations", list(ConfirmDialog.BINDINGS))]
+        self.push_screen(HelpScreen(sections))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            log.error("worker %s failed: %r", event.worker.name, error)
+            self.notify(f"{event.worker.name}: {describe(error) if error else 'failed'}", severity="error",
+                        timeout=8)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ldtui.screens.startup import main as start_main
+
+    return start_main(argv)

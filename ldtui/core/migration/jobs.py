@@ -1,0 +1,96 @@
+"""The migrations a host runs or ran recently, as consoles see them (SPEC T-4, B-4).
+
+One ``Jobs`` per manager; it plugs itself into ``manager.job_provider`` so that
+``Manager.snapshot()`` carries every migration's phase, progress, bytes and rate.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import attrs
+
+from ldtui.core.snapshot import MigrationProgress
+
+HISTORY = 20
+"""Finished migrations kept for the jobs view, newest last."""
+
+PHASE_NAMES = {0: "starting", 1: "check", 2: "prepare", 3: "transfer", 4: "handoff"}
+
+
+class Jobs:
+    """Thread-safe: the manager's thread reads while a migration's thread writes."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._running: dict[str, MigrationProgress] = {}
+        self._done: list[MigrationProgress] = []
+        self._rate_mark: dict[str, tuple[float, int]] = {}
+        self.runs: dict[str, object] = {}
+        """Running executors by this host's domain name, for cancel-operation."""
+
+    def __call__(self) -> tuple[MigrationProgress, ...]:
+        with self._lock:
+            return tuple(self._done) + tuple(self._running.values())
+
+    def begin(self, *, mig_id: str, role: str, domain: str, peer_host: str, peer_domain: str) -> None:
+        now = self.clock()
+        with self._lock:
+            self._running[mig_id] = MigrationProgress(
+                id=mig_id, role=role, domain=domain, peer_host=peer_host, peer_domain=peer_domain,
+                phase=1, phase_name=PHASE_NAMES[1], progress=0, state="running", started=now)
+            self._rate_mark[mig_id] = (now, 0)
+
+    def get(self, mig_id: str) -> MigrationProgress | None:
+        with self._lock:
+            return self._running.get(mig_id) or next((j for j in self._done if j.id == mig_id), None)
+
+    def update(self, mig_id: str, *, phase: int | None = None, progress: int | None = None,
+               bytes_total: int | None = None, bytes_sent: int | None = None, wire: int = 0,
+               domain: str | None = None) -> None:
+        now = self.clock()
+        with self._lock:
+            job = self._running.get(mig_id)
+            if job is None:
+                return
+            changes: dict = {}
+            if phase is not None and phase >= job.phase:
+                changes.update(phase=phase, phase_name=PHASE_NAMES.get(phase, str(phase)))
+            if progress is not None:
+                changes["progress"] = max(job.progress, min(progress, 100))  # monotonic, always
+            if domain is not None:
+                changes["domain"] = domain
+            total = job.bytes_total if bytes_total is None else bytes_total
+            sent = job.bytes_sent if bytes_sent is None else bytes_sent
+            changes.update(bytes_total=total, bytes_sent=sent, bytes_remaining=max(total - sent, 0),
+                           bytes_on_wire=job.bytes_on_wire + wire)
+            mark_t, mark_b = self._rate_mark.get(mig_id, (now, 0))
+            if now - mark_t >= 1.0:
+                changes["rate"] = (sent - mark_b) / (now - mark_t)
+                self._rate_mark[mig_id] = (now, sent)
+            elif not job.rate and now > job.started and sent:
+                changes["rate"] = sent / (now - job.started)
+            self._running[mig_id] = attrs.evolve(job, **changes)
+
+    def finish(self, mig_id: str, state: str, reason: str = "", downtime_ms: float = 0.0) -> None:
+        now = self.clock()
+        with self._lock:
+            job = self._running.pop(mig_id, None)
+            self._rate_mark.pop(mig_id, None)
+            if job is None:
+                return
+            extra = {"progress": 100} if state == "completed" else {}
+            self._done.append(attrs.evolve(job, state=state, reason=reason, finished=now,
+                                           downtime_ms=downtime_ms, **extra))
+            del self._done[:-HISTORY]
+
+
+def jobs_of(manager) -> Jobs:
+    """The manager's ``Jobs``, created and plugged into ``job_provider`` on first use."""
+    jobs = getattr(manager, "_migration_jobs", None)
+    if jobs is None:
+        jobs = Jobs(manager.clock)
+        manager._migration_jobs = jobs
+        manager.job_provider = jobs
+    return jobs

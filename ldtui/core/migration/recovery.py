@@ -1,0 +1,135 @@
+"""After a restart, and for the operator: ending migrations in a defined state (B-3, G-12, G-13).
+
+``recover(manager)`` is called by ``ldmd`` when it starts, before it serves anyone. For each
+journal entry it applies the rule of its side and phase:
+
+==========  ===========================  =================================================
+side        journaled phase              on restart
+==========  ===========================  =================================================
+source      check                        nothing moved: forget it
+source      prepare, transfer            before GO: roll back (resume if it ran, unlock)
+source      go_sent, error               after GO, no word: error state ``e``, journal kept
+target      prepare, transfer, ready     before GO: remove the receiving domain
+target      go, done                     GO arrived: resume (once: generation guard), keep
+==========  ===========================  =================================================
+"""
+
+from __future__ import annotations
+
+from ldtui.core.errors import LdmError
+from ldtui.core.migration import host_ops
+from ldtui.core.migration.events import Cancel
+from ldtui.core.migration.jobs import jobs_of
+from ldtui.core.migration.run_common import JOURNAL_SOURCE, JOURNAL_TARGET
+from ldtui.core.model import MigrationInfo, MigrationRole
+
+SOURCE_BEFORE_GO = ("check", "prepare", "transfer")
+SOURCE_AFTER_GO = ("go_sent", "error")
+TARGET_BEFORE_GO = ("prepare", "transfer", "ready")
+TARGET_AFTER_GO = ("go", "done")
+
+
+def recover(manager) -> list[str]:
+    """Settle every journaled migration; returns one line per migration for the log."""
+    report: list[str] = []
+    for entry in manager.store.journal_entries():
+        if manager.migrating().get(entry["domain"]) == entry["id"]:
+            continue  # still running in this process (recover called twice): leave it be
+        report.append(_recover_one(manager, entry))
+    return report
+
+
+def _recover_one(manager, entry: dict) -> str:
+    mig_id, name, phase, doc = entry["id"], entry["domain"], entry["phase"], entry["doc"]
+    uuid = doc.get("uuid", "")
+    was_active = doc.get("was_state") == "active"
+    store = manager.store
+    if entry["role"] == JOURNAL_SOURCE:
+        if phase in SOURCE_BEFORE_GO:
+            host_ops.restore_source(manager, name, uuid, strands=doc.get("strands", ()),
+                                    reserved=doc.get("reserved", ()), was_active=was_active)
+            store.journal_delete(mig_id)
+            return f"migration {mig_id}: LDom {name} restored on this host (ended before the handoff)"
+        if host_ops.find(manager, name, uuid) is None:
+            store.journal_delete(mig_id)  # destroyed after the target's confirmation
+            return f"migration {mig_id}: LDom {name} had completed its move"
+        if manager.hv.has(uuid):
+            manager.hv.hand_off(uuid)  # it never resumes here by itself, even if GO was not sent
+        info = MigrationInfo(id=mig_id, role=MigrationRole.ERROR, peer_host=doc.get("target_host", ""),
+                             peer_domain=doc.get("target_name", name), error=True)
+        host_ops.enter_error(manager, name, uuid, info)
+        if phase != "error":
+            store.journal_write(mig_id, JOURNAL_SOURCE, name, "error",
+                                dict(doc, reason="The manager restarted after all state was sent"),
+                                manager.clock())
+        return f"migration {mig_id}: LDom {name} is in the error state; check {info.peer_host}"
+    if entry["role"] == JOURNAL_TARGET:
+        if phase in TARGET_BEFORE_GO:
+            host_ops.remove_receiving(manager, name, uuid)
+            store.journal_delete(mig_id)
+            return f"migration {mig_id}: receiving LDom {name} removed (ended before the handoff)"
+        if phase in TARGET_AFTER_GO:
+            host_ops.complete_receiving(manager, name, uuid, was_active=was_active)
+            store.journal_delete(mig_id)
+            return f"migration {mig_id}: LDom {name} received and running"
+    store.journal_delete(mig_id)
+    return f"migration {mig_id}: unknown journal entry {entry['role']}/{phase} dropped"
+
+
+def error_entry(manager, name: str) -> dict | None:
+    return next((e for e in manager.store.journal_entries()
+                 if e["role"] == JOURNAL_SOURCE and e["domain"] == name and e["phase"] in SOURCE_AFTER_GO), None)
+
+
+def restore_from_error(manager, name: str) -> None:
+    """Clear ``e`` and run the source domain again as it was (G-13).
+
+    Only correct once the operator has established that the target does not run it.
+    """
+    with manager._lock:
+        d = manager.domain(name)
+        if d.migration_role is not MigrationRole.ERROR:
+            raise LdmError("no-migration-error", f"LDom {name} is not in the migration error state")
+        entry = error_entry(manager, name)
+        doc = entry["doc"] if entry else {}
+        host_ops.restore_source(manager, name, d.uuid, strands=doc.get("strands", ()),
+                                reserved=doc.get("reserved", ()),
+                                was_active=doc.get("was_state", "active") == "active", reclaim=True)
+        if entry:
+            manager.store.journal_delete(entry["id"])
+
+
+def destroy_after_error(manager, name: str) -> None:
+    """The target runs the domain: remove the suspended source copy in ``e``."""
+    with manager._lock:
+        d = manager.domain(name)
+        if d.migration_role is not MigrationRole.ERROR:
+            raise LdmError("no-migration-error", f"LDom {name} is not in the migration error state")
+        entry = error_entry(manager, name)
+        host_ops.destroy_source(manager, name, d.uuid)
+        if entry:
+            manager.store.journal_delete(entry["id"])
+
+
+def cancel_migration(manager, name: str) -> list:
+    """``ldm cancel-operation migration NAME`` (G-12, G-13); returns messages for the peer.
+
+    On a source in ``e``: restore it. On a running source before GO: roll back (the
+    returned ``Abort`` must reach the target). After GO, or on the target: refused with the
+    reason. Cancelling what already ended is refused as "no migration in progress".
+    """
+    d = manager.domain(name)
+    if d.migration_role is MigrationRole.ERROR:
+        restore_from_error(manager, name)
+        return []
+    if d.migration_role is MigrationRole.TARGET:
+        raise LdmError("cancel-on-target",
+                       f"Migration of LDom {name} can only be cancelled on the source machine "
+                       f"{d.migration.peer_host}")
+    run = jobs_of(manager).runs.get(name)
+    if run is None or run.finished:
+        raise LdmError("no-migration", f"No migration of LDom {name} is in progress")
+    messages = run.feed(Cancel())
+    if run.deliver is not None:
+        run.deliver(messages)  # the transport of that migration sends the Abort
+    return messages

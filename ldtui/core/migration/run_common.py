@@ -1,0 +1,91 @@
+"""What the two sides' executors share: the action loop, the journal, the domain record."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from ldtui.core.errors import LdmError
+from ldtui.core.migration.events import Finished, Journal, LocalFailure, Send
+from ldtui.core.migration.jobs import jobs_of
+from ldtui.hv.hypervisor import HvError
+
+JOURNAL_SOURCE = "source"
+JOURNAL_TARGET = "target"
+
+
+class Run:
+    """Applies one engine's actions to a Manager, synchronously, and collects what to send.
+
+    ``feed(event)`` hands an event to the engine and performs every action it asks for;
+    an action that completes with an event (``Suspended``, ``Created`` …) is fed back at
+    once, so one call runs until the engine waits for the peer. Reading the next batch of
+    pages is left pending instead (see :meth:`pump`), so the transport can pace the
+    transfer and a cancel can slip in between batches.
+    """
+
+    role = ""
+    _FORWARD: tuple[type, ...] = ()
+    """Actions whose refusal is a normal failure of the migration (fed back as LocalFailure)."""
+
+    def __init__(self, manager, engine, mig_id: str) -> None:
+        self.manager = manager
+        self.engine = engine
+        self.mig_id = mig_id
+        self.jobs = jobs_of(manager)
+        self.outcome = None
+        self.sent_bytes = 0
+        self._journal_name = ""
+        self.deliver = None
+        """Set by the transport: sends messages produced outside its own calls (a cancel)."""
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+    def feed(self, event) -> list:
+        with self.manager._lock:
+            return self._run(self.engine.handle(event))
+
+    def _run(self, actions) -> list:
+        out: list = []
+        queue = deque(actions)
+        while queue:
+            action = queue.popleft()
+            if isinstance(action, Send):
+                out.append(action.message)
+                continue
+            follow = self._perform(action)
+            if follow is not None:
+                queue.extendleft(reversed(self.engine.handle(follow)))
+        return out
+
+    def _perform(self, action):
+        if isinstance(action, Journal):
+            self.journal(action.phase, action.doc)
+            self.jobs.update(self.mig_id, phase=self.engine.phase)
+            return None
+        if isinstance(action, Finished):
+            self.outcome = action.outcome
+            self._finished(action.outcome)
+            return None
+        handler = getattr(self, "_do_" + type(action).__name__)
+        if isinstance(action, self._FORWARD):
+            try:
+                return handler(action)
+            except (LdmError, HvError, OSError, ValueError) as e:
+                return LocalFailure(e.message if isinstance(e, LdmError) else str(e))
+        return handler(action)
+
+    # -- journal (B-3): committed before the phase's first act ---------------------------
+    def journal(self, phase: str, doc: dict) -> None:
+        self.manager.store.journal_write(self.mig_id, self.role, self._journal_name, phase,
+                                         {**doc, **self.journal_extra()}, self.manager.clock())
+
+    def journal_extra(self) -> dict:
+        return {}
+
+    def journal_delete(self) -> None:
+        self.manager.store.journal_delete(self.mig_id)
+
+    def _finished(self, outcome) -> None:  # pragma: no cover - both sides override
+        raise NotImplementedError

@@ -1,0 +1,216 @@
+"""The source side of a migration as a state machine (SPEC G-3, G-12, G-13).
+
+The commit point is :meth:`SourceMigration._on_Ready`: it journals ``go_sent``, hands the
+suspended image off and sends ``Go``. Before that line every failure restores the domain;
+after it, only the target's ``Resumed`` (destroy our copy) or its ``Abort`` (it gave the
+image back) ends the migration normally — silence puts the domain in the error state and
+leaves the decision to the operator.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ldtui.core.errors import LdmError
+from ldtui.core.migration.engine import Engine, ProtocolError
+from ldtui.core.migration.events import (
+    Cancel, DestroySource, EnterErrorState, ExportState, Finished, HandOff, Journal, LinkLost,
+    LocalFailure, MarkMigrating, Outcome, PagesRead, ReadPages, ReportProgress, RollBack, Send,
+    StateExported, Suspended, SuspendDomain, Timeout,
+)
+from ldtui.core.migration.messages import (
+    Abort, CheckResult, DomainDescription, Go, MachineInfo, Offer, PageBatch, Ready, Resumed,
+    TransferDone,
+)
+
+
+def connection_refused_lines(host: str) -> tuple[str, ...]:
+    """What an operator sees when the target cannot or will not migrate (seed example 8-4)."""
+    return (
+        f"Failed to establish connection with ldmd(1m) on target: {host}",
+        "Check that the 'ldmd' service is enabled on the target machine and",
+        "that the version supports Domain Migration. Check that the 'xmpp_enabled'",
+        "and 'incoming_migration_enabled' properties of the 'ldmd' service on",
+        "the target machine are set to 'true' using svccfg(1M).",
+    )
+
+
+class SourceState(enum.Enum):
+    CHECKING = "checking"
+    PREPARING = "preparing"
+    TRANSFERRING = "transferring"
+    AWAITING_READY = "awaiting-ready"
+    GO_SENT = "go-sent"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+_BEFORE_GO = frozenset({Cancel, LinkLost, Timeout, Abort})
+_S = SourceState
+
+
+class SourceMigration(Engine):
+    """Moves one domain away. Construct, call :meth:`start`, then :meth:`handle` events."""
+
+    TRANSITIONS = {
+        _S.CHECKING: _BEFORE_GO | {CheckResult},
+        _S.PREPARING: _BEFORE_GO | {Suspended, LocalFailure},
+        _S.TRANSFERRING: _BEFORE_GO | {StateExported, PagesRead, LocalFailure},
+        _S.AWAITING_READY: _BEFORE_GO | {Ready},
+        _S.GO_SENT: frozenset({Resumed, Abort, LinkLost, Timeout, Cancel, LocalFailure}),
+    }
+
+    def __init__(self, *, mig_id: str, machine: MachineInfo, domain: DomainDescription,
+                 target_host: str, target_name: str, user: str, dry_run: bool = False,
+                 source_unmet: tuple[str, ...] = ()) -> None:
+        self.mig_id = mig_id
+        self.machine = machine
+        self.domain = domain
+        self.target_host = target_host
+        self.target_name = target_name
+        self.user = user
+        self.dry_run = dry_run
+        self.source_unmet = tuple(source_unmet)
+        self.state = _S.CHECKING
+        self.progress = 0
+        self.phase = 1
+        self.outcome: Outcome | None = None
+        self._total = 0
+        self._sent = 0
+        self._digest = ""
+        self._started = False
+
+    @property
+    def pages_sent(self) -> int:
+        return self._sent
+
+    @property
+    def active(self) -> bool:
+        return self.domain.state == "active"
+
+    def start(self) -> list:
+        if self._started:
+            raise ProtocolError("migration already started")
+        self._started = True
+        offer = Offer(mig_id=self.mig_id, source=self.machine, domain=self.domain,
+                      target_name=self.target_name, user=self.user, dry_run=self.dry_run,
+                      source_unmet=self.source_unmet)
+        return [Journal("check", self._doc()), Send(offer)]
+
+    def _doc(self, **extra) -> dict:
+        return {"target_host": self.target_host, "target_name": self.target_name,
+                "was_state": self.domain.state, **extra}
+
+    # -- the way forward -------------------------------------------------------------------
+    def _on_CheckResult(self, msg: CheckResult) -> list:
+        if msg.refused:
+            return self._finish("refused", connection_refused_lines(self.target_host))
+        unmet = self.source_unmet + tuple(msg.unmet)
+        if unmet or not msg.ok:
+            # The target created nothing: it only does so when every check passed.
+            return self._finish("failed", unmet or ("The target machine refused the migration",),
+                                notes=msg.notes)
+        if self.dry_run:
+            return self._finish("passed", (), notes=msg.notes)
+        self.state = _S.PREPARING
+        self.phase = 2
+        self._notes = msg.notes
+        actions = [Journal("prepare", self._doc()), MarkMigrating()]
+        if self.active:
+            return actions + [SuspendDomain()]
+        # A bound or inactive domain carries no runtime: constraints and bindings already
+        # travelled in the offer, so phase 3 is empty (G-9).
+        self.state = _S.AWAITING_READY
+        self.phase = 4
+        return actions + [Send(TransferDone())]
+
+    def _on_Suspended(self, ev: Suspended) -> list:
+        self.state = _S.TRANSFERRING
+        self.phase = 3
+        return [Journal("transfer", self._doc(generation=ev.generation)), ExportState()]
+
+    def _on_StateExported(self, ev: StateExported) -> list:
+        self._total = ev.image.total_pages
+        return [Send(ev.image), ReadPages()]
+
+    def _on_PagesRead(self, ev: PagesRead) -> list:
+        actions: list = []
+        if ev.pages:
+            self._sent += len(ev.pages)
+            actions.append(Send(PageBatch(pages=ev.pages, sent=self._sent, total=self._total)))
+            # The total is an estimate from the memory's extents: hold 100 % for the end.
+            actions += self._progress(min(self._sent * 100 // max(self._total, 1), 99))
+        if not ev.last:
+            return actions + [ReadPages()]
+        self._digest = ev.digest
+        self.state = _S.AWAITING_READY
+        self.phase = 4
+        return actions + self._progress(100) + [Send(TransferDone(digest=self._digest, pages=self._sent))]
+
+    def _on_Ready(self, msg: Ready) -> list:
+        # The commit point (DESIGN.md): journal first, then give the image away, then GO.
+        self.state = _S.GO_SENT
+        return [Journal("go_sent", self._doc()), HandOff(), Send(Go())]
+
+    def _on_Resumed(self, msg: Resumed) -> list:
+        return [DestroySource(), *self._progress(100)] + self._finish("completed", (), notes=getattr(self, "_notes", ()))
+
+    # -- the ways back ---------------------------------------------------------------------
+    def _on_Abort(self, msg: Abort) -> list:
+        # After GO an Abort means the target never ran the image and gives it back.
+        reclaim = self.state is _S.GO_SENT
+        return [RollBack(reclaim=reclaim)] + self._finish("failed", (msg.reason,))
+
+    def _on_Cancel(self, ev: Cancel) -> list:
+        if self.state is _S.GO_SENT:
+            raise LdmError("cancel-too-late",
+                           f"Migration of LDom {self.domain.name} cannot be cancelled: all state was "
+                           f"sent and {self.target_host} may already be running it")
+        return [Send(Abort(reason="Migration cancelled on the source machine")), RollBack()] + \
+            self._finish("cancelled", (f"Migration of LDom {self.domain.name} was cancelled",))
+
+    def _on_LinkLost(self, ev) -> list:
+        if self.state is _S.GO_SENT:
+            return self._error(f"Lost connection with {self.target_host} before it confirmed the resume "
+                               f"of LDom {self.target_name}")
+        return [RollBack()] + self._finish("failed", (f"Lost connection with the target machine {self.target_host}",))
+
+    def _on_Timeout(self, ev: Timeout) -> list:
+        if self.state is _S.GO_SENT:
+            return self._error(f"Timed out waiting for {self.target_host} to confirm the resume "
+                               f"of LDom {self.target_name}")
+        return [Send(Abort(reason="Timed out waiting for the source machine")), RollBack()] + \
+            self._finish("failed", (f"Timed out waiting for the target machine {self.target_host}",))
+
+    def _on_LocalFailure(self, ev: LocalFailure) -> list:
+        if self.state is _S.GO_SENT:
+            return self._error(ev.reason)
+        return [Send(Abort(reason=ev.reason)), RollBack()] + self._finish("failed", (ev.reason,))
+
+    def _protocol_error(self, exc: ProtocolError) -> list:
+        if self.finished:
+            return []  # late messages and repeated cancels after the end change nothing
+        if self.state is _S.GO_SENT:
+            return self._error(f"Protocol error from {self.target_host}: {exc}")
+        return [Send(Abort(reason=f"Protocol error: {exc}")), RollBack()] + \
+            self._finish("failed", (f"Protocol error from {self.target_host}: {exc}",))
+
+    # -- endings ---------------------------------------------------------------------------
+    def _error(self, reason: str) -> list:
+        self.state = _S.ERROR
+        self.outcome = Outcome(status="error", lines=(reason,))
+        return [EnterErrorState(reason), Finished(self.outcome)]
+
+    def _finish(self, status: str, lines, *, notes=()) -> list:
+        self.state = {"completed": _S.COMPLETED, "passed": _S.COMPLETED, "cancelled": _S.CANCELLED}.get(status, _S.FAILED)
+        self.outcome = Outcome(status=status, lines=tuple(lines), notes=tuple(notes))
+        return [Finished(self.outcome)]
+
+    def _progress(self, percent: int) -> list:
+        percent = min(max(percent, self.progress), 100)
+        if percent == self.progress:
+            return []
+        self.progress = percent
+        return [ReportProgress(percent)]

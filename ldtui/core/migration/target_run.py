@@ -1,0 +1,175 @@
+"""The target host's executor: a TargetMigration applied to a Manager (SPEC G-3, G-6, G-7)."""
+
+from __future__ import annotations
+
+import attrs
+
+from ldtui.core import binding
+from ldtui.core.errors import AuthError, LdmError
+from ldtui.core.migration import host_ops
+from ldtui.core.migration.checks import target_unmet
+from ldtui.core.migration.events import (
+    ChecksDone, Created, CreateReceiving, ImportState, Received, ResumedLocally, ResumeReceived,
+    RunChecks, Verified, VerifyDigest, WritePages,
+)
+from ldtui.core.migration.messages import Offer
+from ldtui.core.migration.run_common import JOURNAL_TARGET, Run
+from ldtui.core.migration.source_run import JOB_STATE
+from ldtui.core.migration.target import TargetMigration
+from ldtui.core.model import WRITE, Bindings, Domain, DomainState, MigrationInfo, MigrationRole
+from ldtui.hv.hypervisor import RuntimeState
+from ldtui.hv.machine import PAGE_SIZE
+
+
+class TargetRun(Run):
+    """Receives one domain into ``manager``. ``user`` is who the peer link authenticated:
+    a migration needs solaris.ldoms.write on the target too (M-6)."""
+
+    role = JOURNAL_TARGET
+    _FORWARD = (RunChecks, CreateReceiving, ImportState, WritePages, VerifyDigest, ResumeReceived)
+
+    def __init__(self, manager, *, user: str | None = None) -> None:
+        super().__init__(manager, TargetMigration(), "")
+        self.user = user
+        self.name = ""
+        self.uuid = ""
+        self.was_active = False
+        self._locked = False
+        self._received = 0
+        self._generation = 0
+
+    def receive(self, message) -> list:
+        """A message from the source; returns the messages to answer with."""
+        if isinstance(message, Offer) and not self.mig_id:
+            self.mig_id = message.mig_id
+            self.name = self._journal_name = message.target_name
+            self.uuid = message.domain.uuid
+            self.was_active = message.domain.state == "active"
+            self.jobs.runs.setdefault(self.name, self)
+            self.jobs.begin(mig_id=self.mig_id, role="target", domain=self.name,
+                            peer_host=message.source.hostname, peer_domain=message.domain.name)
+        return self.feed(Received(message))
+
+    def journal_extra(self) -> dict:
+        return {"uuid": self.uuid, "mig_id": self.mig_id}
+
+    # -- phase 1 ---------------------------------------------------------------------------
+    def _do_RunChecks(self, a: RunChecks):
+        done = target_unmet(self.manager, a.offer)
+        if self.user is not None and not done.refused:
+            try:
+                self.manager.authorize(self.user, WRITE)
+            except AuthError as e:
+                done = attrs.evolve(done, unmet=(e.message,) + done.unmet)
+        return done
+
+    # -- phase 2 ---------------------------------------------------------------------------
+    def _do_CreateReceiving(self, a: CreateReceiving):
+        o = a.offer
+        d = o.domain
+        m = self.manager.machine
+        self.manager.begin_migration(self.name, self.mig_id)
+        self._locked = True
+        with self.manager.store.transaction():
+            domains = self.manager.store.domains()
+            free = binding.free_resources(m, domains)
+            constraints = attrs.evolve(d.constraints)
+            bindings = None
+            if d.state in ("active", "bound"):
+                if d.state == "active":
+                    taken, reserved = binding.allocate_strands(m, free.strands, max(d.vcpus, 1), whole_cores=True)
+                    # It arrives with the one vCPU it was shrunk to; the rest of its whole
+                    # cores stay reserved until it reboots (G-6).
+                    strands, reserved = taken[:1], taken[1:] + reserved
+                    blocks = binding.place_blocks(free.memory, d.blocks)
+                    io: tuple[str, ...] = ()
+                else:
+                    strands, reserved = binding.allocate_strands(m, free.strands, max(d.vcpus, 1))
+                    size = constraints.memory_size or sum(b.size for b in d.blocks)
+                    blocks = binding.allocate_memory(free.memory, size)
+                    io = binding.check_io(m, d.io, binding.bus_owners(domains), self.name)
+                maus = self._maus(free, d.maus, strands)
+                vcc, port = self._console(domains, d.console_port)
+                bindings = Bindings(strands=strands, reserved_strands=reserved, blocks=blocks, maus=maus,
+                                    io=io, console_port=port, console_service=vcc)
+            if constraints.mblocks:
+                # Physical addresses differ on this machine: keep the size, not the old PAs.
+                constraints = attrs.evolve(constraints, memory=constraints.memory_size, mblocks=())
+            dom = Domain(name=self.name, uuid=d.uuid,
+                         state=DomainState.INACTIVE if bindings is None else DomainState.BOUND,
+                         constraints=constraints, bindings=bindings,
+                         migration=MigrationInfo(id=self.mig_id, role=MigrationRole.TARGET,
+                                                 peer_host=o.source.hostname, peer_domain=d.name),
+                         mac=d.mac, hostid=d.hostid, started_at=d.started_at, guest=attrs.evolve(d.guest))
+            self.manager.store.save_domain(dom)
+            if bindings is not None:
+                self.manager.hv.create(d.uuid, self.name, bindings.strands, bindings.blocks,
+                                       guest=attrs.evolve(d.guest))
+        return Created()
+
+    def _maus(self, free, count: int, strands) -> tuple[int, ...]:
+        try:
+            return binding.allocate_maus(self.manager.machine, free.maus, count, strands)
+        except LdmError:
+            return ()  # the crypto constraint is kept; it is met again when units are free
+
+    def _console(self, domains, wanted):
+        ranges = [(s.name, s.port_start, s.port_end) for s in self.manager.store.services("vcc")]
+        used = {x.bindings.console_port for x in domains if x.bindings and x.bindings.console_port is not None}
+        try:
+            return binding.allocate_console_port(ranges, used, wanted)
+        except LdmError:
+            return binding.allocate_console_port(ranges, used)
+
+    # -- phase 3 ---------------------------------------------------------------------------
+    def _do_ImportState(self, a: ImportState):
+        img = a.image
+        self._generation = img.generation
+        self.manager.hv.import_state(self.uuid, RuntimeState(
+            uuid=self.uuid, generation=img.generation, regs=img.regs, devices=img.devices, guest=img.guest,
+            started_at=img.started_at, vcpus=img.vcpus))
+        self.jobs.update(self.mig_id, bytes_total=img.total_pages * PAGE_SIZE, bytes_sent=0)
+
+    def _do_WritePages(self, a: WritePages):
+        mem = self.manager.hv.memory(self.uuid)
+        for page, data in a.pages:
+            mem.write_page(page, data, track=False)
+        self._received += len(a.pages)
+        self.jobs.update(self.mig_id, bytes_sent=self._received * PAGE_SIZE)
+
+    def _do_VerifyDigest(self, a: VerifyDigest):
+        if not self.was_active:
+            return Verified(True)
+        mem = self.manager.hv.memory(self.uuid)
+        mem.flush()
+        if self._received != a.pages or mem.digest() != a.digest:
+            return Verified(False, f"Memory of LDom {self.name} does not match the source after the transfer")
+        return Verified(True)
+
+    def _do_ReportProgress(self, a):
+        host_ops.set_progress(self.manager, self.name, self.uuid, a.percent)
+        self.jobs.update(self.mig_id, progress=a.percent)
+
+    # -- phase 4 and the ways back -----------------------------------------------------------
+    def _do_ResumeReceived(self, a: ResumeReceived):
+        if not host_ops.complete_receiving(self.manager, self.name, self.uuid, was_active=self.was_active):
+            raise LdmError("no-such-domain", f"LDom {self.name} disappeared before it could resume")
+        return ResumedLocally()
+
+    def _do_RemoveReceiving(self, a):
+        host_ops.remove_receiving(self.manager, self.name, self.uuid)
+        self.journal_delete()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._locked:
+            self.manager.end_migration(self.name)
+            self._locked = False
+
+    def _finished(self, outcome) -> None:
+        self.journal_delete()
+        self._unlock()
+        if self.jobs.runs.get(self.name) is self:
+            del self.jobs.runs[self.name]
+        if self.mig_id:
+            self.jobs.finish(self.mig_id, JOB_STATE[outcome.status], "; ".join(outcome.lines))

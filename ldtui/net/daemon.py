@@ -1,0 +1,125 @@
+"""``ldmd``: run one host (SPEC S-1, M-5).
+
+    ldmd --config HOST.toml --state DIR [--listen ADDR:PORT] [--port-file FILE] [--peers FILE]
+
+The state directory holds the configuration database, the hypervisor's runtime files, the
+SSH host key and the log; nothing is written anywhere else. SIGTERM stops it cleanly; a
+SIGKILL loses nothing either, because every command is committed to SQLite before it is
+answered. A lock on the state directory keeps a second ``ldmd`` off the same host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from ldtui.core.errors import LdmError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(state_dir: Path, level: int = logging.INFO) -> None:
+    """Log to ``STATE/ldmd.log`` only: a daemon's terminal is nobody's screen."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.FileHandler(state_dir / "ldmd.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+
+
+def lock_state_dir(state_dir: Path):
+    """Hold an exclusive lock for the process's life; the kernel drops it if we are killed."""
+    f = open(state_dir / "ldmd.lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise LdmError("state-locked", f"{state_dir}: another ldmd is running on this state directory") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    addr, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535:
+        raise LdmError("usage", f"--listen: expected ADDRESS:PORT, got {text!r}")
+    return (addr.strip("[]") or "127.0.0.1"), int(port)
+
+
+async def serve(args: argparse.Namespace) -> int:
+    from ldtui.core.hostconfig import load_host_config
+    from ldtui.net.server import Ldmd
+
+    config = load_host_config(args.config)
+    state = Path(args.state)
+    listen = parse_listen(args.listen) if args.listen else None
+    ldmd = Ldmd(config, state, listen=listen, peers_file=args.peers)
+    try:
+        await ldmd.start()
+    except OSError as e:
+        ldmd.manager.close()
+        host, port = ldmd.listen
+        raise LdmError("listen", f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    if args.port_file:
+        write_atomically(Path(args.port_file), f"{ldmd.port}\n")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    logging.getLogger("ldtui.ldmd").info("pid %d serving %s on port %d", os.getpid(), config.name, ldmd.port)
+    await stop.wait()
+    await ldmd.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="ldmd", description="Logical Domains Manager for one simulated host")
+    p.add_argument("--config", required=True, help="host configuration (TOML)")
+    p.add_argument("--state", required=True, help="state directory (database, runtimes, host key, log)")
+    p.add_argument("--listen", help="ADDRESS:PORT to listen on (overrides the file; port 0 picks one)")
+    p.add_argument("--port-file", help="write the port actually listened on to this file")
+    p.add_argument("--peers", help="TOML file with [peers] host = \"addr:port\", re-read when it changes")
+    p.add_argument("--debug", action="store_true", help="log at debug level")
+    args = p.parse_args(argv)
+    state = Path(args.state)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        sys.stderr.write(f"ldmd: {state}: {e.strerror}\n")
+        raise SystemExit(2)
+    try:
+        lock = lock_state_dir(state)
+    except LdmError as e:
+        # Not our state directory to log into: the running ldmd owns its log.
+        sys.stderr.write(f"ldmd: {e.message}\n")
+        raise SystemExit(2)
+    setup_logging(state, logging.DEBUG if args.debug else logging.INFO)
+    try:
+        code = asyncio.run(serve(args))
+    except LdmError as e:
+        logging.getLogger("ldtui.ldmd").error("%s", e.message)
+        sys.stderr.write(f"ldmd: {e.message}\n")
+        raise SystemExit(2)
+    lock.close()
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

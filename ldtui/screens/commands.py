@@ -1,0 +1,81 @@
+"""The command palette (ctrl+p): every action, offered only when it makes sense now (T-8).
+
+What is offered depends on the selected domain (its flags), the hosts' states and whether
+the console runs an embedded lab (rehearsal controls, SPEC T-1).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from itertools import combinations
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from ldtui.app import LdtuiApp
+
+Command = tuple[str, Callable[[], object], str]
+
+
+def palette_commands(app: "LdtuiApp") -> Iterator[Command]:
+    from ldtui.screens.main import MainScreen
+
+    main = next((s for s in reversed(app.screen_stack) if isinstance(s, MainScreen)), None)
+    chosen = main.selected() if main is not None else None
+    if main is not None:
+        if chosen is not None:
+            view, row = chosen
+            where = f"{row.name} on {view.hostname}"
+            role = row.flags[5:6]
+            if role not in ("s", "t", "e") and view.state == "connected" and not view.stale:
+                yield f"Migrate {where}…", main.action_migrate, "open the migrate form (m)"
+            if role == "s":
+                yield f"Cancel migration of {where}", main.action_cancel_migration, "cancel-operation migration (c)"
+            if role == "e":
+                yield f"Recover {where}", main.action_recover, "recovery wizard (r)"
+            yield f"Detail of {where}", main.action_detail, "ldm list -l (enter)"
+        for view in app.fleet.hosts.values():
+            yield (f"Devices of {view.hostname}", partial(main._text_view, view, ["list-devices", "-a"]),
+                   "ldm list-devices -a")
+            yield (f"Services of {view.hostname}", partial(main._text_view, view, ["list-services"]),
+                   "ldm list-services")
+            if main.host_filter != view.name:
+                yield f"Show only {view.hostname}", partial(main.set_host_filter, view.name), "host filter"
+        if main.host_filter:
+            yield "Show all hosts", partial(main.set_host_filter, None), "clear the host filter"
+        yield "Show domains", partial(main.action_show_tab, "domains-tab"), "D"
+        yield "Show jobs", partial(main.action_show_tab, "jobs-tab"), "migrations and their history (J)"
+        yield "Show event log", partial(main.action_show_tab, "events-tab"), "L"
+        yield "Filter domains", main.action_filter, "/"
+    for theme in app.shipped_theme_names:
+        if theme != app.theme:
+            label = theme.removeprefix("ldtui-").replace("-", " ")
+            yield f"Theme: {label}", partial(setattr, app, "theme", theme), "remembered in settings.toml"
+    if app.rehearsal is not None:
+        names = [v.hostname for v in app.fleet.hosts.values()]
+        for a, b in combinations(names, 2):
+            yield f"Cut link between {a} and {b} now", partial(app.rehearse, "cut_link", a, b), "rehearsal"
+            if getattr(app.rehearsal, "can_cut_at_handoff", True):
+                yield (f"Cut link between {a} and {b} at next handoff",
+                       partial(app.rehearse, "cut_link_at_handoff", a, b), "rehearsal (G-13)")
+        for view in app.fleet.hosts.values():
+            if view.state == "connected" and not view.stale:
+                yield f"Stop host {view.hostname}", partial(app.rehearse, "stop_host", view.name), "rehearsal"
+            else:
+                yield f"Restart host {view.hostname}", partial(app.rehearse, "start_host", view.name), "rehearsal"
+    yield "Help", app.action_help, "every key (?)"
+    yield "Quit", app.action_quit, "ctrl+q"
+
+
+class LdtuiCommands(Provider):
+    async def discover(self) -> Hits:
+        for name, callback, help_text in palette_commands(self.app):  # type: ignore[arg-type]
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in palette_commands(self.app):  # type: ignore[arg-type]
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)

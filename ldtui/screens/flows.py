@@ -1,0 +1,169 @@
+"""What the operator's keys on the main screen start: migrate, cancel, recover, views.
+
+Every flow names host and domain, checks that it makes sense for the selected row first,
+and runs ``ldm`` through the app's host links in workers (SPEC T-3, T-5, T-6, T-7).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ldtui.core.snapshot import DomainRow, MigrationProgress
+from ldtui.screens.dialogs import ConfirmDialog, MessageDialog
+from ldtui.screens.migrate import MigrateForm, MigrateRequest
+from ldtui.screens.recovery import RecoveryWizard
+from ldtui.screens.text import TextView
+from ldtui.widgets.fleet import HostView
+
+if TYPE_CHECKING:
+    from ldtui.app import LdtuiApp
+
+
+def migration_of(view: HostView, row: DomainRow, fleet_jobs: dict[str, MigrationProgress]) -> MigrationProgress | None:
+    """The migration a row takes part in: from the row itself, else from the jobs seen."""
+    if row.migration is not None:
+        return row.migration
+    role = {"s": "source", "t": "target", "e": "source"}.get(row.flags[5:6])
+    if view.snapshot is not None:
+        for job in reversed(view.snapshot.jobs):
+            if job.domain == row.name and (role is None or job.role == role):
+                return job
+    for job in reversed(list(fleet_jobs.values())):
+        if job.domain == row.name and job.role == role:
+            return job
+    return None
+
+
+class Flows:
+    """Mixed into ``MainScreen``; relies on its ``selected()``, ``selected_host()``, ``ldtui``."""
+
+    ldtui: "LdtuiApp"
+
+    def _need_domain(self) -> tuple[HostView, DomainRow] | None:
+        chosen = self.selected()  # type: ignore[attr-defined]
+        if chosen is None:
+            self.notify("Select a domain first.", severity="warning")  # type: ignore[attr-defined]
+        return chosen
+
+    def _need_reachable(self, view: HostView) -> bool:
+        if view.stale or view.state != "connected":
+            self.notify(f"{view.hostname} is unreachable; its rows are stale.",  # type: ignore[attr-defined]
+                        severity="error")
+            return False
+        return True
+
+    # -- migrate (T-3) -------------------------------------------------------------------
+
+    def action_migrate(self) -> None:
+        chosen = self._need_domain()
+        if chosen is None or not self._need_reachable(chosen[0]):
+            return
+        view, row = chosen
+        if row.flags[5:6] in ("s", "t", "e"):
+            self.notify(f"{row.name} on {view.hostname} is already part of a migration.",  # type: ignore
+                        severity="warning")
+            return
+        app = self.ldtui
+        targets = [v.hostname for v in app.fleet.connected() if v.name != view.name]
+        form = MigrateForm(view.hostname, row.name, targets, user=app.user_for(view.name),
+                           live_supported=app.live_supported)
+
+        def submitted(request: MigrateRequest | None) -> None:
+            if request is not None:
+                app.start_migration(view.name, request)
+
+        app.push_screen(form, submitted)
+
+    # -- cancel (T-5) --------------------------------------------------------------------
+
+    def action_cancel_migration(self) -> None:
+        chosen = self._need_domain()
+        if chosen is None:
+            return
+        view, row = chosen
+        app = self.ldtui
+        role = row.flags[5:6]
+        job = migration_of(view, row, app.fleet.jobs)
+        if role == "t":
+            source = job.peer_host if job else "the source host"
+            app.push_screen(MessageDialog(
+                f"Only {source} can cancel this migration",
+                [f"{row.name} on {view.hostname} is the target of a migration started by {source}.",
+                 "A host controls only the migrations it started (SPEC G-12).",
+                 f"Select the source domain on {source} and press c there."]))
+            return
+        if role == "e":
+            self.notify(f"{row.name} on {view.hostname} is in the migration error state: press r to recover.",  # type: ignore
+                        severity="warning")
+            return
+        if role != "s":
+            self.notify(f"{row.name} on {view.hostname} is not migrating.", severity="warning")  # type: ignore
+            return
+        if not self._need_reachable(view):
+            return
+        lines = [f"host:   {view.hostname}", f"domain: {row.name}"]
+        if job:
+            lines.append(f"to:     {job.peer_host}" + (f" as {job.peer_domain}" if job.peer_domain else ""))
+        lines += ["", "The target domain is removed and the source domain resumes."]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                app.run_command(view.name, ["cancel-operation", "migration", row.name],
+                                done=f"Migration of {row.name} on {view.hostname} cancelled")
+
+        app.push_screen(ConfirmDialog(f"Cancel the migration of {row.name} on {view.hostname}?", lines,
+                                      yes="Cancel migration"), answered)
+
+    # -- recover (T-6) -------------------------------------------------------------------
+
+    def action_recover(self) -> None:
+        chosen = self._need_domain()
+        if chosen is None:
+            return
+        view, row = chosen
+        if row.flags[5:6] != "e":
+            self.notify(f"{row.name} on {view.hostname} is not in the migration error state.",  # type: ignore
+                        severity="warning")
+            return
+        app = self.ldtui
+        job = migration_of(view, row, app.fleet.jobs)
+        if job is None or not job.peer_host:
+            self.notify(f"{view.hostname} does not say where {row.name} was going; "  # type: ignore
+                        "check the target by hand.", severity="error")
+            return
+        target_host, target_domain = job.peer_host, job.peer_domain or row.name
+
+        async def query_target():
+            return await app.query_host(target_host)
+
+        async def run_on_source(argv: list[str]):
+            return await app.run_on(view.name, argv)
+
+        app.push_screen(RecoveryWizard(source_host=view.hostname, domain=row.name, target_host=target_host,
+                                       target_domain=target_domain, source_state=row.state,
+                                       query_target=query_target, run_on_source=run_on_source))
+
+    # -- views (T-7) ---------------------------------------------------------------------
+
+    def _text_view(self, view: HostView, argv: list[str]) -> None:
+        app = self.ldtui
+
+        async def runner():
+            return await app.run_on(view.name, argv, quiet=True)
+
+        app.push_screen(TextView(f"{view.hostname}: ldm {' '.join(argv)}", runner))
+
+    def action_detail(self) -> None:
+        chosen = self._need_domain()
+        if chosen is not None:
+            self._text_view(chosen[0], ["list", "-l", chosen[1].name])
+
+    def action_devices(self) -> None:
+        view = self.selected_host()  # type: ignore[attr-defined]
+        if view is not None:
+            self._text_view(view, ["list-devices", "-a"])
+
+    def action_services(self) -> None:
+        view = self.selected_host()  # type: ignore[attr-defined]
+        if view is not None:
+            self._text_view(view, ["list-services"])

@@ -1,0 +1,141 @@
+"""The migrate form (SPEC T-3, G-1, G-10, G-14).
+
+It only gathers what ``ldm migrate-domain`` needs; the console runs the command through the
+source host's link, exactly as an operator would type it there.
+"""
+
+from __future__ import annotations
+
+import attrs
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Select, Static
+
+LIVE_TOOLTIP = "live migration: not in this release"
+
+
+@attrs.frozen(kw_only=True)
+class MigrateRequest:
+    """One migration as the operator asked for it. ``password`` never leaves memory."""
+
+    source_host: str
+    domain: str
+    target: str
+    """``HOST`` or ``HOST:PORT`` as given (a typed ``USER@`` is moved into ``user``)."""
+    user: str
+    password: str = attrs.field(default="", repr=False)
+    new_name: str = ""
+    dry_run: bool = False
+
+    def argv(self) -> list[str]:
+        """``migrate-domain [-n] DOMAIN [USER@]HOST[:NEW]`` (seed examples 8-2, 8-3)."""
+        where = f"{self.user}@{self.target}" if self.user else self.target
+        if self.new_name:
+            where += f":{self.new_name}"
+        return ["migrate-domain", *(["-n"] if self.dry_run else []), self.domain, where]
+
+    @property
+    def target_host(self) -> str:
+        return self.target.split(":", 1)[0]
+
+
+def split_typed_target(text: str) -> tuple[str, str]:
+    """``root@t5440-sys-2:2022`` → (``root``, ``t5440-sys-2:2022``); no user → (``""``, text)."""
+    text = text.strip()
+    if "@" in text:
+        user, _, host = text.partition("@")
+        return user, host
+    return "", text
+
+
+class MigrateForm(ModalScreen["MigrateRequest | None"]):
+    """Target host, user, password, new name, dry run. ``esc`` leaves without migrating."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="migrate.cancel")]
+
+    def __init__(self, source_host: str, domain: str, targets: list[str], *, user: str,
+                 live_supported: bool = False) -> None:
+        super().__init__()
+        self.source_host = source_host
+        self.domain = domain
+        self.targets = targets
+        self.default_user = user
+        self.live_supported = live_supported
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="migrate-form"):
+            yield Static(Text(f"Migrate {self.domain} from {self.source_host}"), classes="title")
+            yield Static("Target host", classes="field-label")
+            yield Select([(t, t) for t in self.targets], prompt="connected hosts…", id="target",
+                         allow_blank=True, value=self.targets[0] if len(self.targets) == 1 else Select.NULL)
+            yield Input(placeholder="or type USER@HOST[:PORT]", id="typed-target")
+            yield Static("User on the target", classes="field-label")
+            yield Input(value=self.default_user, id="user")
+            yield Static("Target password", classes="field-label")
+            yield Input(password=True, placeholder="Target Password", id="password")
+            yield Static("New name on the target (optional)", classes="field-label")
+            yield Input(placeholder=self.domain, id="new-name")
+            with Horizontal(classes="row"):
+                yield Checkbox("Dry run (-n): check only", id="dry-run")
+                live = Checkbox("Live", id="live", disabled=not self.live_supported)
+                if not self.live_supported:
+                    live.tooltip = LIVE_TOOLTIP
+                yield live
+            yield Static("", id="form-error", classes="failure")
+            with Horizontal(classes="buttons"):
+                yield Button("Migrate", id="go", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        first = "#password" if len(self.targets) == 1 else "#target"
+        self.query_one(first).focus()
+
+    def request(self) -> MigrateRequest | None:
+        """The form's values, or ``None`` with the reason shown in the form."""
+        typed_user, typed = split_typed_target(self.query_one("#typed-target", Input).value)
+        chosen = self.query_one("#target", Select).value
+        target = typed or ("" if chosen is Select.NULL else str(chosen))
+        error = self.query_one("#form-error", Static)
+        if not target:
+            error.update("Choose a target host or type one.")
+            return None
+        if target.split(":", 1)[0] in (self.source_host,):
+            error.update(f"{self.domain} is already on {self.source_host}; choose another host.")
+            return None
+        user = typed_user or self.query_one("#user", Input).value.strip()
+        new_name = self.query_one("#new-name", Input).value.strip()
+        if new_name and (":" in new_name or "@" in new_name or " " in new_name):
+            error.update(f"Invalid domain name: {new_name}")
+            return None
+        error.update("")
+        return MigrateRequest(
+            source_host=self.source_host,
+            domain=self.domain,
+            target=target,
+            user=user,
+            password=self.query_one("#password", Input).value,
+            new_name=new_name,
+            dry_run=self.query_one("#dry-run", Checkbox).value,
+        )
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "go":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def _submit(self) -> None:
+        request = self.request()
+        if request is not None:
+            self.dismiss(request)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

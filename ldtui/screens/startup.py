@@ -1,0 +1,92 @@
+"""The ``ldtui`` command line: which hosts to open, where to log, which theme (SPEC T-1).
+
+``ldtui`` alone starts the embedded lab and connects to its hosts over SSH, exactly as to
+remote ones; ``ldtui USER@HOST:PORT …`` or ``ldtui --hosts FILE`` connects to running
+``ldmd``'s. Nothing is ever printed over the screen: logs go to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ldtui.core.errors import LdmError
+from ldtui.widgets.hostspec import HostSpec, load_hosts_file, parse_target
+from ldtui.widgets.themes import ldtui_home
+
+
+def log_to_file(path: Path) -> None:
+    """Send every logger (ours, asyncssh's, warnings) to ``path`` and nowhere else."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+
+
+def link_for(spec: HostSpec):
+    from ldtui.net.hostlink import HostLink
+
+    return HostLink(spec.address, spec.port, spec.user, password=spec.password,
+                    client_keys=[spec.key] if spec.key else None, known_hosts=spec.known_hosts,
+                    label=spec.name)
+
+
+def open_lab(lab_file: Path | None, state_dir: Path):
+    """Start the embedded lab's hosts and one SSH link to each (runs off the UI thread)."""
+    from ldtui.app import OpenedHosts
+    from ldtui.net.hostlink import HostLink
+    from ldtui.net.lab import EmbeddedLab
+    from ldtui.widgets.rehearsal import LabRehearsal
+
+    lab = EmbeddedLab(lab_file=lab_file, state_dir=state_dir)
+    endpoints = lab.start()
+    sources = {}
+    users = {}
+    for ep in endpoints:
+        sources[ep.hostname] = HostLink(ep.host, ep.port, ep.user, password=ep.password,
+                                        known_hosts=ep.known_hosts_path or None,
+                                        label=ep.hostname)
+        users[ep.hostname] = ep.user
+    return OpenedHosts(sources=sources, users=users, rehearsal=LabRehearsal(lab), close=lab.stop)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ldtui", description="Console for moving logical domains between hosts.")
+    p.add_argument("targets", nargs="*", metavar="USER@HOST:PORT", help="running ldmd's to connect to")
+    p.add_argument("--hosts", dest="hosts_file", type=Path, metavar="FILE", help="TOML list of hosts")
+    p.add_argument("--theme", help="ldtui-dark, ldtui-light, ldtui-high-contrast or any Textual theme")
+    p.add_argument("--lab-file", type=Path, help="embedded lab description (without hosts)")
+    p.add_argument("--state-dir", type=Path, help="embedded lab state directory")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from functools import partial
+
+    from ldtui.app import LdtuiApp
+
+    args = parser().parse_args(argv)
+    try:
+        specs = [parse_target(t) for t in args.targets]
+        if args.hosts_file:
+            specs += load_hosts_file(args.hosts_file)
+    except LdmError as exc:
+        print(f"ldtui: {exc.text()}", file=sys.stderr)
+        return 2
+    if specs:
+        log_to_file(ldtui_home() / "ldtui.log")
+        sources = {spec.name: link_for(spec) for spec in specs}
+        app = LdtuiApp(sources, users={s.name: s.user for s in specs}, theme=args.theme)
+    else:
+        state_dir = args.state_dir or ldtui_home() / "lab"
+        log_to_file(state_dir / "ldtui.log")
+        app = LdtuiApp(open_hosts=partial(open_lab, args.lab_file, state_dir), theme=args.theme)
+    app.run()
+    return app.return_code or 0

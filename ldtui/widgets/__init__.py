@@ -1,0 +1,1 @@
+"""Widgets of the console and the plain models behind them (no network code here)."""

@@ -1,0 +1,174 @@
+"""The console's picture of every host: last snapshot, connection state, staleness, events.
+
+Plain Python with no Textual in it, so what the operator is told about state changes can be
+tested without a screen. The console feeds it snapshots and failures; it answers with the
+events worth a line in the event log (SPEC T-8: every state change seen between snapshots,
+every connection change).
+"""
+
+from __future__ import annotations
+
+import time
+
+import attrs
+
+from ldtui.core.snapshot import DomainRow, HostSnapshot, MigrationProgress
+
+
+@attrs.frozen
+class Event:
+    """One line of the event log."""
+
+    when: float
+    host: str
+    text: str
+    level: str = "info"
+    """``info``, ``warning`` or ``error``."""
+
+
+def clock_text(when: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(when))
+
+
+@attrs.define
+class HostView:
+    """One host as the console last saw it.
+
+    ``name`` is what the operator configured (fixed for the life of the console);
+    ``hostname`` is what the host calls itself once a snapshot has arrived.
+    """
+
+    name: str
+    state: str = "connecting"
+    snapshot: HostSnapshot | None = None
+    stale_since: float | None = None
+    last_error: str = ""
+
+    @property
+    def hostname(self) -> str:
+        return self.snapshot.hostname if self.snapshot else self.name
+
+    @property
+    def stale(self) -> bool:
+        return self.stale_since is not None
+
+    def domain(self, name: str) -> DomainRow | None:
+        if self.snapshot is None:
+            return None
+        return next((d for d in self.snapshot.domains if d.name == name), None)
+
+
+def _job_key(job: MigrationProgress) -> str:
+    return job.id
+
+
+class Fleet:
+    """Every host, in the order they were configured, plus the migration history."""
+
+    def __init__(self, names: list[str] | tuple[str, ...] = ()) -> None:
+        self.hosts: dict[str, HostView] = {}
+        self.jobs: dict[str, MigrationProgress] = {}
+        """Every migration seen, newest data wins; a job seen from its source is kept over
+        the target's view because the source decides how it ends (SPEC G-12)."""
+        self.job_hosts: dict[str, str] = {}
+        """Which host reported each job in ``jobs``."""
+        for name in names:
+            self.add(name)
+
+    def add(self, name: str) -> HostView:
+        view = self.hosts.get(name)
+        if view is None:
+            view = self.hosts[name] = HostView(name)
+        return view
+
+    def by_hostname(self, hostname: str) -> HostView | None:
+        for view in self.hosts.values():
+            if view.hostname == hostname or view.name == hostname:
+                return view
+        return None
+
+    def connected(self) -> list[HostView]:
+        return [v for v in self.hosts.values() if v.state == "connected" and not v.stale]
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def set_state(self, name: str, state: str, now: float, reason: str = "") -> list[Event]:
+        view = self.add(name)
+        if view.state == state:
+            return []
+        view.state = state
+        if state == "down":
+            return self.mark_down(name, now, reason)
+        level = "info" if state == "connected" else "warning"
+        return [Event(now, view.hostname, f"connection {state}", level)]
+
+    def mark_down(self, name: str, now: float, reason: str) -> list[Event]:
+        """The host could not be reached: keep its rows, remember since when they are stale."""
+        view = self.add(name)
+        events: list[Event] = []
+        if view.stale_since is None:
+            view.stale_since = now
+            text = "unreachable" + (f": {reason}" if reason else "")
+            events.append(Event(now, view.hostname, text, "error"))
+        view.state = "down"
+        view.last_error = reason
+        return events
+
+    def apply(self, name: str, snap: HostSnapshot, now: float) -> list[Event]:
+        """Take a new snapshot and return what changed since the previous one."""
+        view = self.add(name)
+        events: list[Event] = []
+        if view.stale_since is not None:
+            events.append(Event(now, snap.hostname, "reachable again"))
+        if view.state != "connected":
+            if view.stale_since is None:
+                events.append(Event(now, snap.hostname, "connected"))
+            view.state = "connected"
+        old = view.snapshot
+        view.snapshot = snap
+        view.stale_since = None
+        view.last_error = ""
+        if old is not None:
+            events.extend(domain_changes(old, snap, now))
+        for job in snap.jobs:
+            events.extend(self._note_job(snap.hostname, job, now))
+        return events
+
+    def _note_job(self, hostname: str, job: MigrationProgress, now: float) -> list[Event]:
+        key = _job_key(job)
+        before = self.jobs.get(key)
+        if before is not None and before.role == "source" and job.role != "source":
+            return []
+        self.jobs[key] = job
+        self.job_hosts[key] = hostname
+        if before is None:
+            verb = "to" if job.role == "source" else "from"
+            return [Event(now, hostname, f"migration of {job.domain} {verb} {job.peer_host}: {job.state}")]
+        if before.state != job.state:
+            level = {"failed": "error", "error": "error", "cancelled": "warning"}.get(job.state, "info")
+            why = f" ({job.reason})" if job.reason else ""
+            return [Event(now, hostname, f"migration of {job.domain}: {job.state}{why}", level)]
+        if before.phase != job.phase and job.state == "running":
+            return [Event(now, hostname, f"migration of {job.domain}: phase {job.phase} {job.phase_name}")]
+        return []
+
+
+def domain_changes(old: HostSnapshot, new: HostSnapshot, now: float) -> list[Event]:
+    """Domains added, removed, or changed state/flags between two snapshots of one host."""
+    host = new.hostname
+    before = {d.name: d for d in old.domains}
+    after = {d.name: d for d in new.domains}
+    events: list[Event] = []
+    for name, row in after.items():
+        prev = before.get(name)
+        if prev is None:
+            events.append(Event(now, host, f"{name}: appeared ({row.state}, {row.flags})"))
+            continue
+        if prev.state != row.state:
+            events.append(Event(now, host, f"{name}: {prev.state} → {row.state}"))
+        if prev.flags != row.flags:
+            level = "error" if row.flags[5:6] == "e" else "info"
+            events.append(Event(now, host, f"{name}: flags {prev.flags} → {row.flags}", level))
+    for name in before.keys() - after.keys():
+        events.append(Event(now, host, f"{name}: removed"))
+    return events

@@ -1,0 +1,75 @@
+"""Which hosts the console connects to: ``USER@HOST:PORT`` arguments or a TOML hosts file.
+
+A hosts file lists one ``[[host]]`` table per host::
+
+    [[host]]
+    name = "t5440-sys-1"          # optional; shown until the host says its own name
+    address = "10.0.0.11"
+    port = 2201                   # optional, 22 when absent
+    user = "root"
+    password = "…"                # or: key = "~/.ssh/id_ed25519"
+    known_hosts = "~/.ldtui/known_hosts"   # optional
+"""
+
+from __future__ import annotations
+
+import getpass
+import tomllib
+from pathlib import Path
+
+import attrs
+
+from ldtui.core.errors import LdmError
+
+
+@attrs.frozen(kw_only=True)
+class HostSpec:
+    name: str
+    address: str
+    port: int = 22
+    user: str = ""
+    password: str | None = attrs.field(default=None, repr=False)
+    key: str | None = None
+    known_hosts: str | None = None
+
+
+def parse_target(text: str) -> HostSpec:
+    """``root@t5440-sys-1:2201`` → HostSpec; the user defaults to the local login name."""
+    user, at, rest = text.rpartition("@")
+    if not at:
+        user, rest = "", text
+    host, colon, port = rest.rpartition(":")
+    if not colon:
+        host, port = rest, "22"
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise LdmError("bad-host", f"Invalid host: {text} (expected USER@HOST:PORT)")
+    return HostSpec(name=f"{host}:{port}" if port != "22" else host, address=host, port=int(port),
+                    user=user or getpass.getuser())
+
+
+def load_hosts_file(path: Path) -> list[HostSpec]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LdmError("hosts-file", f"Cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LdmError("hosts-file", f"{path}: {exc}") from None
+    entries = data.get("host") or data.get("hosts") or []
+    if not entries:
+        raise LdmError("hosts-file", f"{path}: no [[host]] entries")
+    specs = []
+    for i, entry in enumerate(entries, start=1):
+        address = entry.get("address") or entry.get("host")
+        if not address:
+            raise LdmError("hosts-file", f"{path}: host #{i} has no address")
+        port = int(entry.get("port", 22))
+        key = entry.get("key")
+        known = entry.get("known_hosts")
+        specs.append(HostSpec(
+            name=entry.get("name") or (f"{address}:{port}" if port != 22 else address),
+            address=address, port=port, user=entry.get("user") or getpass.getuser(),
+            password=entry.get("password"),
+            key=str(Path(key).expanduser()) if key else None,
+            known_hosts=str(Path(known).expanduser()) if known else None,
+        ))
+    return specs

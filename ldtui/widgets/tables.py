@@ -1,0 +1,149 @@
+"""Tables that are updated in place: rows keyed, cells diffed, selection kept (DESIGN.md).
+
+A refresh never clears and refills: rows that vanished are removed, new ones added, and
+only cells whose text or style changed are rewritten, so the cursor, the scroll position
+and the operator's place survive a snapshot arriving every second.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from ldtui.widgets.cells import sort_value, themed
+
+
+def _same(a: Any, b: Text) -> bool:
+    return (
+        isinstance(a, Text)
+        and a.plain == b.plain
+        and str(a.style) == str(b.style)
+        and sort_value(a) == sort_value(b)
+    )
+
+
+class KeyedTable(DataTable):
+    """A DataTable fed whole pictures (``row key → column key → cell``) and diffed."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="table.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="table.up"),
+        Binding("g", "scroll_top", "First row", show=False, id="table.top"),
+        Binding("G", "scroll_bottom", "Last row", show=False, id="table.bottom"),
+        Binding("s", "sort_next", "Sort", id="table.sort"),
+        Binding("S", "sort_reverse", "Reverse sort", show=False, id="table.reverse"),
+    ]
+
+    def __init__(self, columns: tuple[tuple[str, str], ...], *,
+                 default_order: Callable[[Mapping[str, Any]], Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self.column_spec = columns
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+        self._default_order = default_order
+        self._pending_key: str | None = None
+        for key, label in columns:
+            self.add_column(label, key=key)
+
+    # -- what is selected ----------------------------------------------------------------
+
+    @property
+    def selected_key(self) -> str | None:
+        if self.row_count == 0:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return key.value
+
+    def select_key(self, key: str) -> bool:
+        try:
+            index = self.get_row_index(key)
+        except Exception:
+            return False
+        self.move_cursor(row=index, animate=False)
+        return True
+
+    def keys(self) -> list[str]:
+        """Row keys in display order."""
+        return [row.key.value for row in self.ordered_rows if row.key.value is not None]
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def sync(self, rows: Mapping[str, Mapping[str, Text]]) -> None:
+        """Make the table show exactly ``rows``, touching only what changed."""
+        selected = self.selected_key
+        index_before = self.cursor_row
+        variables = self.app.theme_variables if self.is_attached else {}
+        present = set(self.keys())
+        column_keys = [key for key, _ in self.column_spec]
+        changed_order = False
+        with self.app.batch_update():
+            for gone in present - rows.keys():
+                self.remove_row(gone)
+                changed_order = True
+            for key, cells in rows.items():
+                cells = {c: themed(cell, variables) for c, cell in cells.items()}
+                if key in present:
+                    for column in column_keys:
+                        new = cells[column]
+                        if not _same(self.get_cell(key, column), new):
+                            self.update_cell(key, column, new, update_width=True)
+                            if column == self.sort_column:
+                                changed_order = True
+                else:
+                    self.add_row(*(cells[c] for c in column_keys), key=key)
+                    changed_order = True
+            if changed_order:
+                self._apply_order()
+            if selected is not None and selected in rows:
+                self.select_key(selected)
+            elif self.row_count:
+                # The selected row went away: stay at the same height in the table.
+                self.move_cursor(row=min(index_before, self.row_count - 1), animate=False)
+
+    # -- ordering ------------------------------------------------------------------------
+
+    def _apply_order(self) -> None:
+        column = self.sort_column
+        if column is not None:
+            self.sort(column, key=sort_value, reverse=self.sort_reverse)
+        elif self._default_order is not None:
+            order = self._default_order
+            # DataTable hands the key function a row's cells, so each row's own cells
+            # carry what the default order needs (their ``sort`` values).
+            columns = [key for key, _ in self.column_spec]
+            self.sort(*columns, key=lambda cells: order(dict(zip(columns, cells))))
+
+    def sort_by(self, column: str | None, reverse: bool = False) -> None:
+        selected = self.selected_key
+        self.sort_column = column
+        self.sort_reverse = reverse
+        self._apply_order()
+        if selected is not None:
+            self.select_key(selected)
+
+    def action_sort_next(self) -> None:
+        """Sort by the next column (after the last: back to the natural order)."""
+        keys = [key for key, _ in self.column_spec]
+        if self.sort_column is None:
+            nxt: str | None = keys[0]
+        else:
+            i = keys.index(self.sort_column) + 1
+            nxt = keys[i] if i < len(keys) else None
+        self.sort_by(nxt)
+        label = dict(self.column_spec).get(nxt, "natural order") if nxt else "natural order"
+        self.notify(f"sorted by {label}", timeout=2)
+
+    def action_sort_reverse(self) -> None:
+        self.sort_by(self.sort_column, not self.sort_reverse)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        column = event.column_key.value
+        reverse = not self.sort_reverse if column == self.sort_column else False
+        self.sort_by(column, reverse)

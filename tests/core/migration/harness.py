@@ -1,0 +1,194 @@
+"""Two hosts in one process, their migration engines wired by an in-memory queue.
+
+Every frame goes through the real codec. ``Pair.migrate`` runs a migration one message
+boundary at a time and can inject a fault before any boundary: drop the link, crash and
+restart either manager (a new Manager on the same state directory, then ``recover``), or
+cancel from the source.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+from ldtui.core.errors import LdmError
+from ldtui.core.manager import Manager
+from ldtui.core.migration import (
+    LinkLost, SourceRun, TargetRun, cancel_migration, decode, encode, recover,
+)
+from ldtui.core.migration.events import Received
+from ldtui.core.model import MigrationRole
+from ldtui.hv.hypervisor import RunState
+from ldtui.hv.machine import MachineSpec, MemoryRange
+
+G = 1 << 30
+
+
+class Clock:
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def machine(hostname: str, **kw) -> MachineSpec:
+    kw.setdefault("cores", 4)
+    kw.setdefault("strands_per_core", 8)
+    kw.setdefault("memory", (MemoryRange(0, 8 * G),))
+    return MachineSpec(hostname=hostname, **kw)
+
+
+class Host:
+    """One host: its machine, state directory and (re)startable manager."""
+
+    def __init__(self, root: Path, spec: MachineSpec, clock: Clock) -> None:
+        self.spec = spec
+        self.dir = root / spec.hostname
+        self.clock = clock
+        self.manager = Manager(spec, self.dir, clock=clock)
+
+    @property
+    def m(self) -> Manager:
+        return self.manager
+
+    def setup_services(self, *, volumes=("vol1",), switch="primary-vsw0", vcc=(5000, 5100)) -> None:
+        m = self.m
+        m.create_control_domain(8, 2 * G)
+        if vcc:
+            m.add_vcc("primary-vcc0", "primary", *vcc)
+        m.add_vds("primary-vds0", "primary")
+        for vol in volumes:
+            m.add_vdsdev(f"/dev/dsk/{vol}", vol, "primary-vds0")
+        if switch:
+            m.add_vsw(switch, "primary")
+
+    def restart(self) -> list[str]:
+        self.manager.close()
+        self.manager = Manager(self.spec, self.dir, clock=self.clock)
+        return recover(self.manager)
+
+    def running_copies(self, uuid: str) -> int:
+        hv = self.m.hv
+        return int(hv.has(uuid) and hv.get(uuid).run_state is RunState.RUNNING)
+
+    def names(self) -> list[str]:
+        return [d.name for d in self.m.domains()]
+
+
+def make_guest(host: Host, name: str = "ldg1", *, vcpus: int = 4, memory: int = 1 * G, state: str = "active",
+               write_rate: int = 2 << 20, seconds: int = 3, vnet: bool = True, vdisk: bool = True) -> str:
+    """A guest domain like the seed's, its memory dirtied by the guest workload."""
+    m = host.m
+    m.add_domain(name)
+    m.add_vcpu(vcpus, name)
+    m.add_memory(memory, name)
+    if vdisk:
+        m.add_vdisk("vdisk1", "vol1", "primary-vds0", name)
+    if vnet:
+        m.add_vnet("vnet1", "primary-vsw0", name)
+    if state in ("bound", "active"):
+        m.bind_domain(name)
+    if state == "active":
+        m.start_domain(name)
+        m.set_guest(name, write_rate=write_rate)
+        for _ in range(seconds):
+            host.clock.advance(1.0)
+            m.tick()
+        m.set_guest(name, write_rate=0)  # so digests taken before and after agree
+    return m.domain(name).uuid
+
+
+class Pair:
+    """A source and a target host and the queue between their managers."""
+
+    def __init__(self, source: Host, target: Host) -> None:
+        self.source = source
+        self.target = target
+        self.to_target: deque[bytes] = deque()
+        self.to_source: deque[bytes] = deque()
+        self.src: SourceRun | None = None
+        self.tgt: TargetRun | None = None
+        self.steps = 0
+        self.trace: list[str] = []
+
+    def _send(self, queue: deque, messages) -> None:
+        for msg in messages:
+            queue.append(encode(msg))
+
+    def begin(self, name: str, *, target_name: str | None = None, dry_run: bool = False,
+              batch_pages: int = 64, user: str = "root") -> SourceRun:
+        self.src = SourceRun(self.source.m, name, target_host=self.target.spec.hostname,
+                             target_name=target_name, user=user, dry_run=dry_run, batch_pages=batch_pages)
+        self.tgt = TargetRun(self.target.m)
+        self._send(self.to_target, self.src.start())
+        return self.src
+
+    def step(self) -> bool:
+        """Cross one message boundary; False when neither side has anything to do."""
+        if self.to_target and self.tgt is not None:
+            msg = decode(self.to_target.popleft())
+            self.trace.append(f"→ {type(msg).__name__}")
+            self._send(self.to_source, self.tgt.receive(msg))
+        elif self.to_source and self.src is not None:
+            msg = decode(self.to_source.popleft())
+            self.trace.append(f"← {type(msg).__name__}")
+            self._send(self.to_target, self.src.feed(Received(msg)))
+        elif self.src is not None and self.src.wants_pages:
+            self.trace.append("pump")
+            self._send(self.to_target, self.src.pump())
+        else:
+            return False
+        self.steps += 1
+        return True
+
+    def run(self, *, limit: int = 100_000) -> None:
+        for _ in range(limit):
+            if not self.step():
+                return
+        raise AssertionError("migration did not settle")
+
+    # -- faults ----------------------------------------------------------------------------
+    def drop_link(self) -> None:
+        self.to_target.clear()
+        self.to_source.clear()
+        if self.src is not None and not self.src.finished:
+            self.src.feed(LinkLost())
+        if self.tgt is not None and not self.tgt.finished:
+            self.tgt.feed(LinkLost())
+        self.src = self.tgt = None
+
+    def crash_source(self) -> None:
+        self.to_target.clear()
+        self.to_source.clear()
+        if self.tgt is not None and not self.tgt.finished:
+            self.tgt.feed(LinkLost())
+        self.src = self.tgt = None
+        self.source.restart()
+
+    def crash_target(self) -> None:
+        self.to_target.clear()
+        self.to_source.clear()
+        if self.src is not None and not self.src.finished:
+            self.src.feed(LinkLost())
+        self.src = self.tgt = None
+        self.target.restart()
+
+    def cancel(self, name: str) -> str:
+        try:
+            self._send(self.to_target, cancel_migration(self.source.m, name))
+        except LdmError as e:
+            return e.code
+        return "cancelled"
+
+
+def copies(pair: Pair, uuid: str) -> int:
+    return pair.source.running_copies(uuid) + pair.target.running_copies(uuid)
+
+
+def role_of(host: Host, name: str) -> MigrationRole | None:
+    d = next((x for x in host.m.domains() if x.name == name), None)
+    return d.migration_role if d else None

@@ -1,0 +1,15 @@
+import os
+import time
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def ldtui_home(tmp_path, monkeypatch):
+    """Settings and logs of every console test stay in a temporary home, in UTC."""
+    monkeypatch.setenv("LDTUI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield tmp_path / "home"
+    monkeypatch.delenv("TZ", raising=False)
+    time.tzset()

@@ -1,0 +1,112 @@
+"""The screens the snapshot tests pin and ``python -m tests.tui.shots`` draws into screenshots/.
+
+Deterministic: fake hosts, a frozen clock, a fixed terminal size, blinking off.
+"""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from tests.tui.fakes import FakeHost, domain, job
+from tests.tui.scenario import console, seed_hosts, settle
+
+SIZE = (140, 40)
+
+
+def mid_migration() -> tuple[FakeHost, FakeHost]:
+    """ldg-src moving to t5440-sys-2 as ldg-tgt at 42 %, an earlier failure in the history."""
+    a, b = seed_hosts()
+    src = job("ldg-src", "source", "t5440-sys-2", peer_domain="ldg-tgt", progress=42, job_id="m-2",
+              started=1_700_000_100.0)
+    tgt = job("ldg-tgt", "target", "t5440-sys-1", peer_domain="ldg-src", progress=42, job_id="m-2",
+              started=1_700_000_100.0)
+    old = job("ldg1", "source", "t5440-sys-2", phase=1, progress=0, state="failed", job_id="m-1",
+              reason="Unable to bind 2G memory region at real address 0x8000000")
+    a.set("ldg-src", state="suspended", flags="-n---s", vcpus=1, migration=src)
+    a.jobs = [old, src]
+    b.domains.append(domain("ldg-tgt", state="bound", flags="-----t", vcpus=1, memory=2 << 30, migration=tgt))
+    b.jobs = [tgt]
+    return a, b
+
+
+async def _loaded(pilot) -> None:
+    app = pilot.app
+    await settle(pilot, lambda: all(v.snapshot is not None for v in app.fleet.hosts.values()))
+    for box in app.query(Input):
+        box.cursor_blink = False
+
+
+def main_screen():
+    app = console(*mid_migration(), poll=0.2)
+
+    async def before(pilot) -> None:
+        await _loaded(pilot)
+        app.main_screen().domains_table.select_key("t5440-sys-1/ldg1")
+        await pilot.pause()
+
+    return app, before
+
+
+def migrate_form():
+    app = console(*seed_hosts(), poll=0.2)
+
+    async def before(pilot) -> None:
+        await _loaded(pilot)
+        app.main_screen().domains_table.select_key("t5440-sys-1/ldg-src")
+        await pilot.press("m")
+        for box in app.screen.query(Input):
+            box.cursor_blink = False
+        await pilot.press(*"secret")
+        app.screen.query_one("#new-name", Input).value = "ldg-tgt"
+        await pilot.pause()
+
+    return app, before
+
+
+def jobs_view():
+    app = console(*mid_migration(), poll=0.2)
+
+    async def before(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("J")
+        await pilot.pause()
+
+    return app, before
+
+
+def recovery_wizard():
+    a, b = seed_hosts()
+    err = job("ldg-src", "source", "t5440-sys-2", peer_domain="ldg-tgt", phase=4, progress=100, state="error",
+              reason="link lost after all state was sent")
+    a.set("ldg-src", state="suspended", flags="-n---e", vcpus=1, migration=err)
+    a.jobs = [err]
+    b.domains.append(domain("ldg-tgt", vcpus=1, memory=2 << 30, uptime=40))
+    app = console(a, b, poll=0.2)
+
+    async def before(pilot) -> None:
+        await _loaded(pilot)
+        app.main_screen().domains_table.select_key("t5440-sys-1/ldg-src")
+        await pilot.press("r")
+        await settle(pilot, lambda: getattr(app.screen, "plan", None) is not None)
+
+    return app, before
+
+
+def help_screen():
+    app = console(*seed_hosts(), poll=0.2)
+
+    async def before(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    return app, before
+
+
+SCENES = {
+    "main": main_screen,
+    "migrate-form": migrate_form,
+    "jobs": jobs_view,
+    "recovery": recovery_wizard,
+    "help": help_screen,
+}
