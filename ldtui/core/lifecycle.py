@@ -155,6 +155,22 @@ class LifecycleMixin:
         self._save(Domain(name=name, uuid=str(uuidlib.uuid4()), mac=mac, hostid=hostid or _hostid(mac)))
 
     @mutation
+    def set_domain(self, name: str, *, mac: str | None = None, hostid: str | None = None) -> None:
+        """Change a domain's MAC address or host ID; the guest sees them only when it boots."""
+        d = self._get(name)
+        self._check_change(d)
+        if d.state is not DomainState.INACTIVE:
+            raise LdmError("not-inactive", f"LDom {name} is {d.state.value}: its MAC address and host ID "
+                                           "can be changed only while it is inactive")
+        if mac is not None and mac != d.mac:
+            d.mac = ""
+            self._save(d)
+            d.mac = self._claim_mac(mac)
+        if hostid is not None:
+            d.hostid = hostid
+        self._save(d)
+
+    @mutation
     def remove_domain(self, name: str) -> None:
         d = self._get(name)
         if d.control:

@@ -327,3 +327,14 @@ def test_an_unknown_property_is_named(m):
     assert r.stderr.startswith("Invalid property: mtu=\nUsage:\n    ldm add-vsw [mac-addr=num]")
     r = ldm(m, "add-vdisk timeout=5 timeout=6 d0 v@s primary")
     assert r.stderr.startswith("Property timeout given more than once\n")
+
+
+def test_set_domain_changes_mac_and_hostid_of_an_inactive_domain(m):
+    assert ldm(m, "add-domain ldg1").exit_code == 0
+    assert ldm(m, "set-domain mac-addr=00:14:4f:fa:00:01 hostid=0x84fa0001 ldg1").exit_code == 0
+    d = m.domain("ldg1")
+    assert (d.mac, d.hostid) == ("00:14:4f:fa:00:01", "0x84fa0001")
+    assert ldm(m, "add-domain ldg2").exit_code == 0
+    r = ldm(m, "set-domain mac-addr=00:14:4f:fa:00:01 ldg2")
+    assert r.exit_code == 1 and r.stderr == "MAC address 00:14:4f:fa:00:01 is already in use by ldg1\n"
+    assert ldm(m, "set-domain ldg2").exit_code == 1
