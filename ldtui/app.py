@@ -190,7 +190,8 @@ class LdtuiApp(App[None]):
         before = self._link_states.get(name)
         if state != before:
             self._link_states[name] = state
-            if before is not None:
+            # Until the first snapshot, the fleet's own "connected"/"unreachable" lines say it.
+            if before is not None and self.fleet.hosts[name].snapshot is not None:
                 self.record([Event(self.clock(), self.fleet.hosts[name].hostname, f"link {before} → {state}",
                                    "warning" if state != "connected" else "info")])
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -155,7 +156,6 @@ async def run_remote(user: str, host: str, port: int, argv: list[str], *, known_
     conn = await open_connection(host, port, user, password=login_password, ask_password=ask,
                                  client_keys=keys, known_hosts=known_hosts, on_unknown=_ask_unknown(host, port))
     async with conn:
-        import shlex
         process = await conn.create_process(shlex.join(["ldm", *argv]), env=env, encoding=None)
         if forward_stdin:
             _forward_stdin(process)

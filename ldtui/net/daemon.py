@@ -65,12 +65,14 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 async def serve(args: argparse.Namespace) -> int:
     from ldtui.core.hostconfig import load_host_config
+    from ldtui.net.migrate import install as install_migration
     from ldtui.net.server import Ldmd
 
     config = load_host_config(args.config)
     state = Path(args.state)
     listen = parse_listen(args.listen) if args.listen else None
     ldmd = Ldmd(config, state, listen=listen, peers_file=args.peers)
+    install_migration(ldmd)
     try:
         await ldmd.start()
     except OSError as e:

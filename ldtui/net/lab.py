@@ -120,6 +120,7 @@ class EmbeddedLab:
         self._wire_peers()
 
     async def _start_host(self, name: str) -> None:
+        from ldtui.net.migrate import install as install_migration
         from ldtui.net.server import Ldmd
         cfg = self.configs[name]
         # A restarted host comes back on its old port, so links and consoles find it again.
@@ -127,6 +128,7 @@ class EmbeddedLab:
         ldmd = Ldmd(cfg, self.state_dir / name, listen=("127.0.0.1", port), peers={},
                     peer_known_hosts=self.known_hosts_path, keepalive_interval=self.keepalive_interval)
         try:
+            install_migration(ldmd)
             self.ports[name] = await ldmd.start()
         except BaseException:
             ldmd.manager.close()

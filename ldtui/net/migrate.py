@@ -80,6 +80,12 @@ class MigrationService:
 
     async def _migrate(self, req: MigrationRequest, user: str, password: str | None, io) -> int:
         name = req.source
+        if req.live:
+            # Pre-copy (B-1) is not built yet: say so rather than quietly suspend-and-copy.
+            await io.error("\n".join(failure_lines(name, ["Live migration (--live) is not available on this "
+                                                          "manager; migrate without --live"],
+                                                   dry_run=req.dry_run)) + "\n")
+            return 1
         try:
             run = SourceRun(self.manager, name, target_host=req.host, target_name=req.new_name, user=req.user,
                             dry_run=req.dry_run, batch_pages=self.batch_pages)

@@ -189,7 +189,7 @@ class RpcClient:
                 else:
                     fut.set_exception(RpcError(str(body.get("code")), str(body.get("message"))))
             self.close_reason = self.close_reason or "the server closed the channel"
-        except (FramingError, Exception) as e:
+        except Exception as e:          # FramingError, ConnectionLost: either ends the conversation
             self.close_reason = str(e) or type(e).__name__
         finally:
             self.closed.set()

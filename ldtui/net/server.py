@@ -19,19 +19,18 @@ from typing import Any, Protocol
 import asyncssh
 
 from ldtui.core.auth import verify_password
+from ldtui.core.errors import LdmError
 from ldtui.core.hostconfig import HostConfig, apply_seed
 from ldtui.core.model import READ
+from ldtui.core.store import converter
+from ldtui.net import rpc
 from ldtui.net.channelio import ChannelIO, CollectedChannelIO, ExecChannelIO
 from ldtui.net.keys import load_or_create_host_key
 from ldtui.net.ratelimit import LoginThrottle
-from ldtui.net import rpc
-from ldtui.core.store import converter
 
 RPC_SUBSYSTEM = "ldtui-rpc"
 TARGET_PASSWORD_ENV = "LDM_TARGET_PASSWORD"
-"""SSH environment variable by which the ``ldm`` client hands over ``-p FILE``'s password."""
-
-
+"""SSH environment variable by which the ``ldm`` client hands over the target password."""
 
 
 class _HideEnvironmentValues(logging.Filter):
@@ -268,7 +267,6 @@ class Ldmd:
     async def _rpc_run(self, params: dict, ctx: rpc.RpcContext) -> dict:
         argv = params.get("argv")
         if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
-            from ldtui.core.errors import LdmError
             raise LdmError("usage", "run needs argv: a list of strings")
         password = params.get("password")
         stdout, stderr, code, request = self._execute(ctx.user, argv, password)
@@ -365,8 +363,8 @@ async def _mirror(src: asyncio.Event, dst: asyncio.Event) -> None:
 
 
 def _read_first_line(path: str) -> str:
-    """``-p FILE`` as the 1.3 ``ldm`` reads it: the first line of a file on this host."""
-    from ldtui.core.errors import LdmError
+    """``ssh host ldm migrate -p FILE``: the first line of a file on this host, as 1.3's ``ldm``
+    (which runs on the control domain) reads it. The ``ldm`` client reads ``-p`` locally instead."""
     try:
         with open(path, encoding="utf-8") as f:
             return f.readline().rstrip("\r\n")

@@ -23,32 +23,43 @@ class MigrateRequest:
 
     source_host: str
     domain: str
-    target: str
-    """``HOST`` or ``HOST:PORT`` as given (a typed ``USER@`` is moved into ``user``)."""
+    target_host: str
     user: str
+    port: int | None = None
+    """The target ldmd's SSH port when it is not the default (``-P``)."""
     password: str = attrs.field(default="", repr=False)
     new_name: str = ""
     dry_run: bool = False
+    live: bool = False
 
     def argv(self) -> list[str]:
-        """``migrate-domain [-n] DOMAIN [USER@]HOST[:NEW]`` (seed examples 8-2, 8-3)."""
-        where = f"{self.user}@{self.target}" if self.user else self.target
+        """``migrate-domain [-n] [--live] [-P PORT] DOMAIN [USER@]HOST[:NEW]`` (seed 8-2, 8-3)."""
+        where = f"{self.user}@{self.target_host}" if self.user else self.target_host
         if self.new_name:
             where += f":{self.new_name}"
-        return ["migrate-domain", *(["-n"] if self.dry_run else []), self.domain, where]
+        options = ["-n"] if self.dry_run else []
+        if self.live:
+            options.append("--live")
+        if self.port is not None:
+            options += ["-P", str(self.port)]
+        return ["migrate-domain", *options, self.domain, where]
 
-    @property
-    def target_host(self) -> str:
-        return self.target.split(":", 1)[0]
 
+def split_typed_target(text: str) -> tuple[str, str, int | None]:
+    """``root@t5440-sys-2:2022`` → (``root``, ``t5440-sys-2``, 2022); parts not typed are empty.
 
-def split_typed_target(text: str) -> tuple[str, str]:
-    """``root@t5440-sys-2:2022`` → (``root``, ``t5440-sys-2:2022``); no user → (``""``, text)."""
+    Raises ``ValueError`` with the operator's message for a port that is not a port.
+    """
     text = text.strip()
-    if "@" in text:
-        user, _, host = text.partition("@")
-        return user, host
-    return "", text
+    user, at, rest = text.partition("@")
+    if not at:
+        user, rest = "", text
+    host, colon, port = rest.partition(":")
+    if not colon:
+        return user, host, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"Invalid port: {port}")
+    return user, host, int(port)
 
 
 class MigrateForm(ModalScreen["MigrateRequest | None"]):
@@ -95,14 +106,18 @@ class MigrateForm(ModalScreen["MigrateRequest | None"]):
 
     def request(self) -> MigrateRequest | None:
         """The form's values, or ``None`` with the reason shown in the form."""
-        typed_user, typed = split_typed_target(self.query_one("#typed-target", Input).value)
+        error = self.query_one("#form-error", Static)
+        try:
+            typed_user, typed, port = split_typed_target(self.query_one("#typed-target", Input).value)
+        except ValueError as exc:
+            error.update(str(exc))
+            return None
         chosen = self.query_one("#target", Select).value
         target = typed or ("" if chosen is Select.NULL else str(chosen))
-        error = self.query_one("#form-error", Static)
         if not target:
             error.update("Choose a target host or type one.")
             return None
-        if target.split(":", 1)[0] in (self.source_host,):
+        if target == self.source_host:
             error.update(f"{self.domain} is already on {self.source_host}; choose another host.")
             return None
         user = typed_user or self.query_one("#user", Input).value.strip()
@@ -114,11 +129,13 @@ class MigrateForm(ModalScreen["MigrateRequest | None"]):
         return MigrateRequest(
             source_host=self.source_host,
             domain=self.domain,
-            target=target,
+            target_host=target,
+            port=port,
             user=user,
             password=self.query_one("#password", Input).value,
             new_name=new_name,
             dry_run=self.query_one("#dry-run", Checkbox).value,
+            live=self.live_supported and self.query_one("#live", Checkbox).value,
         )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -27,6 +27,7 @@ def log_to_file(path: Path) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)  # per-packet chatter buries our lines
     logging.captureWarnings(True)
 
 

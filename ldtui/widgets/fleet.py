@@ -92,16 +92,6 @@ class Fleet:
 
     # -- feeding -------------------------------------------------------------------------
 
-    def set_state(self, name: str, state: str, now: float, reason: str = "") -> list[Event]:
-        view = self.add(name)
-        if view.state == state:
-            return []
-        view.state = state
-        if state == "down":
-            return self.mark_down(name, now, reason)
-        level = "info" if state == "connected" else "warning"
-        return [Event(now, view.hostname, f"connection {state}", level)]
-
     def mark_down(self, name: str, now: float, reason: str) -> list[Event]:
         """The host could not be reached: keep its rows, remember since when they are stale."""
         view = self.add(name)

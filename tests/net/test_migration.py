@@ -150,3 +150,55 @@ async def test_killing_ldm_cancels_the_migration(slow_lab):
     await asyncio.gather(job, return_exceptions=True)
     await wait_for(lambda: "ldg1" not in names(lab, "t5440-sys-2"))
     await wait_for(lambda: lab.ldm("t5440-sys-1", "list ldg1").stdout.splitlines()[1].split()[1] == "active")
+
+
+@pytest.fixture
+async def cut_lab(tmp_path):
+    """As slow_lab, but sys-1 reaches sys-2 through a relay whose cable can be pulled."""
+    from ldtui.net.proxy import LinkProxy
+    hosts = Hosts(tmp_path, ("t5440-sys-1", "t5440-sys-2"))
+    await hosts.start(page_delay=0.05, batch_pages=4, keepalive=(0.5, 2), wait_timeout=5.0)
+    proxy = LinkProxy("127.0.0.1", hosts["t5440-sys-2"].port, name="sys-1->sys-2")
+    await proxy.start()
+    hosts["t5440-sys-1"].set_peers({"t5440-sys-2": ("127.0.0.1", proxy.port)})
+    hosts.proxy = proxy
+    yield hosts
+    await proxy.stop()
+    await hosts.stop()
+
+
+@pytest.mark.parametrize("fault", ["cut", "blackhole"])
+async def test_a_link_lost_during_the_transfer_rolls_both_sides_back(cut_lab, fault):
+    """G-12/S-4: before GO a dead link — reset at once, or silent until keepalive notices —
+    ends with the source running again and no receiving domain left on the target."""
+    lab = cut_lab
+    digest = fill_memory(lab["t5440-sys-1"].manager, "ldg1", 400)
+    job = asyncio.create_task(ssh_ldm(lab["t5440-sys-1"], "migrate-domain ldg1 t5440-sys-2"))
+    await wait_for(lambda: "ldg1" in names(lab, "t5440-sys-2")
+                   and lab["t5440-sys-2"].manager.domain("ldg1").migration.progress > 5)
+    getattr(lab.proxy, fault)()
+    code, out, err = await asyncio.wait_for(job, 60)
+    assert code == 1
+    assert err.endswith("Domain Migration of LDom ldg1 failed\n")
+    assert "t5440-sys-2" in err.splitlines()[0]
+    await wait_for(lambda: "ldg1" not in names(lab, "t5440-sys-2"), timeout=30)
+    src = lab["t5440-sys-1"].manager
+    assert src.guest_info("ldg1")["run_state"] == "running"
+    assert src.domain("ldg1").migration is None
+    assert src.hv.memory(src.domain("ldg1").uuid).digest() == digest or src.guest_info("ldg1")["write_rate"]
+    assert src.store.journal_entries() == [] and lab["t5440-sys-2"].manager.store.journal_entries() == []
+
+
+async def test_a_target_this_host_cannot_reach(lab):
+    code, out, err = await ssh_ldm(lab["t5440-sys-1"], "migrate ldg1 t5440-sys-9")
+    assert code == 1
+    assert err.splitlines()[0] == "Failed to establish connection with ldmd(1m) on target: t5440-sys-9"
+    assert len(err.splitlines()) == 5
+    assert lab["t5440-sys-1"].manager.domain("ldg1").migration is None
+
+
+async def test_live_migration_is_refused_clearly(lab):
+    code, out, err = await ssh_ldm(lab["t5440-sys-1"], "migrate --live ldg1 t5440-sys-2", password_line=None)
+    assert (code, out) == (1, "")
+    assert err == ("Live migration (--live) is not available on this manager; migrate without --live\n"
+                   "Domain Migration of LDom ldg1 failed\n")

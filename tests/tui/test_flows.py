@@ -56,7 +56,36 @@ async def test_a_typed_target_with_user_and_port_overrides_the_choice():
         form.query_one("#password", Input).value = "pw"
         await pilot.click("#go")
         await settle(pilot, lambda: a.calls)
-        assert a.calls[0] == (["migrate-domain", "ldg1", "admin@t5440-sys-9:2022"], "pw")
+        assert a.calls[0] == (["migrate-domain", "-P", "2022", "ldg1", "admin@t5440-sys-9"], "pw")
+
+
+async def test_live_is_offered_only_when_the_engine_supports_it():
+    a, b = seed_hosts()
+    app = console(a, b, live_supported=True)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await start(pilot, app, "t5440-sys-1/ldg1")
+        await pilot.press("m")
+        form = app.screen
+        assert not form.query_one("#live").disabled
+        form.query_one("#password", Input).value = "pw"
+        await pilot.click("#live")
+        await pilot.click("#go")
+        await settle(pilot, lambda: a.calls)
+        assert a.calls[0][0] == ["migrate-domain", "--live", "ldg1", "root@t5440-sys-2"]
+
+
+async def test_a_typed_port_that_is_no_port_is_refused_in_the_form():
+    a, b = seed_hosts()
+    app = console(a, b)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await start(pilot, app, "t5440-sys-1/ldg1")
+        await pilot.press("m")
+        form = app.screen
+        form.query_one("#typed-target", Input).value = "root@t5440-sys-2:ssh"
+        await pilot.click("#go")
+        assert app.screen is form
+        assert "Invalid port: ssh" in str(form.query_one("#form-error").render())
+        assert a.calls == []
 
 
 async def test_the_form_refuses_to_submit_without_a_target_and_esc_leaves_it():

@@ -74,6 +74,8 @@ def decode(frame: bytes):
     cls = MESSAGE_TYPES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise CodecError(f"unknown migration message type {name!r}")
+    if not isinstance(fields, dict):
+        raise CodecError(f"malformed {name} message: fields are not an object")
     payload = frame[_HEAD.size + hlen:]
     try:
         if cls is PageBatch:

@@ -81,6 +81,7 @@ class SourceMigration(Engine):
         self._sent = 0
         self._digest = ""
         self._started = False
+        self._notes: tuple[str, ...] = ()
 
     @property
     def pages_sent(self) -> int:
@@ -140,10 +141,9 @@ class SourceMigration(Engine):
         if ev.pages:
             self._sent += len(ev.pages)
             actions.append(Send(PageBatch(pages=ev.pages, sent=self._sent, total=self._total)))
-            # The total is an estimate from the memory's extents: hold 100 % for the end.
-            actions += self._progress(min(self._sent * 100 // max(self._total, 1), 99))
         if not ev.last:
-            return actions + [ReadPages()]
+            # The total is an estimate from the memory's extents: hold 100 % for the end.
+            return actions + self._progress(min(self._sent * 100 // max(self._total, 1), 99)) + [ReadPages()]
         self._digest = ev.digest
         self.state = _S.AWAITING_READY
         self.phase = 4
@@ -155,7 +155,7 @@ class SourceMigration(Engine):
         return [Journal("go_sent", self._doc()), HandOff(), Send(Go())]
 
     def _on_Resumed(self, msg: Resumed) -> list:
-        return [DestroySource(), *self._progress(100)] + self._finish("completed", (), notes=getattr(self, "_notes", ()))
+        return [DestroySource(), *self._progress(100)] + self._finish("completed", (), notes=self._notes)
 
     # -- the ways back ---------------------------------------------------------------------
     def _on_Abort(self, msg: Abort) -> list:

@@ -51,13 +51,21 @@ class Host:
         self.clock = clock
         self.manager = Manager(spec, self.dir, clock=clock)
 
+    @classmethod
+    def fresh(cls, root: Path, clock: Clock, hostname: str, *, services: dict | None = None, **machine_kw) -> "Host":
+        host = cls(root, machine(hostname, **machine_kw), clock)
+        host.setup_services(**(services or {}))
+        return host
+
     @property
     def m(self) -> Manager:
         return self.manager
 
-    def setup_services(self, *, volumes=("vol1",), switch="primary-vsw0", vcc=(5000, 5100)) -> None:
+    def setup_services(self, *, volumes=("vol1",), switch="primary-vsw0", vcc=(5000, 5100),
+                       vcpus: int = 8, memory: int = 2 * G, io=("pci@400",)) -> None:
         m = self.m
-        m.create_control_domain(8, 2 * G)
+        m.add_user("root", password="solaris")
+        m.create_control_domain(vcpus, memory, io=io)
         if vcc:
             m.add_vcc("primary-vcc0", "primary", *vcc)
         m.add_vds("primary-vds0", "primary")
@@ -120,10 +128,10 @@ class Pair:
             queue.append(encode(msg))
 
     def begin(self, name: str, *, target_name: str | None = None, dry_run: bool = False,
-              batch_pages: int = 64, user: str = "root") -> SourceRun:
+              batch_pages: int = 64, user: str = "root", target_user: str | None = None) -> SourceRun:
         self.src = SourceRun(self.source.m, name, target_host=self.target.spec.hostname,
                              target_name=target_name, user=user, dry_run=dry_run, batch_pages=batch_pages)
-        self.tgt = TargetRun(self.target.m)
+        self.tgt = TargetRun(self.target.m, user=target_user)
         self._send(self.to_target, self.src.start())
         return self.src
 
@@ -183,6 +191,14 @@ class Pair:
         except LdmError as e:
             return e.code
         return "cancelled"
+
+
+def migrate(source: Host, target: Host, name: str = "ldg1", **kw):
+    """``ldm migrate-domain [-n] NAME TARGET[:NEW]`` between two in-process hosts; the outcome."""
+    p = Pair(source, target)
+    p.begin(name, **kw)
+    p.run()
+    return p.src.outcome
 
 
 def copies(pair: Pair, uuid: str) -> int:

@@ -14,7 +14,7 @@ from ldtui.core.migration import assess_error, resolve_error, target_report
 from ldtui.core.migration.errorstate import ErrorAction
 from ldtui.core.model import MigrationRole
 
-FAULTS = ("drop", "crash_source", "crash_target", "cancel")
+FAULTS = ("drop", "crash_source", "crash_target", "crash_both", "cancel")
 
 
 def boundaries(hosts, state: str) -> int:
@@ -34,6 +34,13 @@ def inject(pair: Pair, fault: str) -> None:
         pair.crash_source()
     elif fault == "crash_target":
         pair.crash_target()
+    elif fault == "crash_both":
+        # A power cut takes both hosts: neither hears of the other's end, both restart.
+        pair.to_target.clear()
+        pair.to_source.clear()
+        pair.src = pair.tgt = None
+        pair.source.restart()
+        pair.target.restart()
     elif fault == "cancel":
         pair.cancel("ldg1")
 

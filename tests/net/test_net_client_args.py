@@ -1,0 +1,36 @@
+"""How ``ldm`` reads its own command line before handing the rest to ldmd (SPEC G-1, S-2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ldtui.net.client import ClientError, parse_target, split_options, take_password_file
+
+
+def test_host_forms_an_operator_types():
+    assert parse_target("root@t5440-sys-1:2222", "me") == ("root", "t5440-sys-1", 2222)
+    assert parse_target("t5440-sys-2", "me") == ("me", "t5440-sys-2", 22)
+    assert parse_target("admin@[::1]:2200", "me") == ("admin", "::1", 2200)
+    with pytest.raises(ClientError, match=r"ldm: invalid port in 'root@h:99999'"):
+        parse_target("root@h:99999", "me")
+
+
+def test_only_options_before_the_subcommand_belong_to_the_client():
+    assert split_options(["-H", "root@h:22", "list", "-l"]) == ({"host": "root@h:22"}, ["list", "-l"])
+    assert split_options(["-Hh", "--known-hosts=/kh", "-i", "/id", "list"]) == \
+        ({"host": "h", "known_hosts": "/kh", "identity": "/id"}, ["list"])
+    assert split_options(["migrate", "-H", "x"]) == ({}, ["migrate", "-H", "x"])
+    with pytest.raises(ClientError, match="ldm: option -H needs a value"):
+        split_options(["-H"])
+
+
+def test_a_password_file_is_read_here_and_never_sent_as_an_argument(tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("target-secret\nsecond line\n")
+    argv, password = take_password_file(["migrate-domain", "-n", "-p", str(pw), "ldg-src", "root@t5440-sys-2"])
+    assert argv == ["migrate-domain", "-n", "ldg-src", "root@t5440-sys-2"]
+    assert password == "target-secret"
+    argv, password = take_password_file(["migrate", "ldg1", "t5440-sys-2"])
+    assert (argv, password) == (["migrate", "ldg1", "t5440-sys-2"], None)
+    with pytest.raises(ClientError, match=r"Unable to read password file /nonexistent/pw: No such file or directory"):
+        take_password_file(["migrate", "-p", "/nonexistent/pw", "ldg1", "t5440-sys-2"])
