@@ -296,6 +296,8 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin, DomainMovesMixin):
     def console(self, d: Domain) -> str:
         if d.control:
             return "SP"
+        if d.state is DomainState.SUSPENDED:
+            return ""  # the console is detached while the domain is frozen (seed: ldg-src)
         if d.bindings is not None and d.bindings.console_port is not None:
             return str(d.bindings.console_port)
         return ""

@@ -138,7 +138,11 @@ class EmbeddedLab:
         self._wire_peers()
 
     def _write_known_hosts(self) -> None:
-        lines = [f"[127.0.0.1]:{self.ports[n]} {d.host_public_key}\n" for n, d in self.ldmds.items()]
+        # Consoles dial the real ports; peer managers check the key under the host name
+        # the operator typed, since they reach each other through the lab's link relays.
+        lines = [line for n, d in self.ldmds.items()
+                 for line in (f"[127.0.0.1]:{self.ports[n]} {d.host_public_key}\n",
+                              f"{n} {d.host_public_key}\n")]
         tmp = self.known_hosts_path.with_suffix(".tmp")
         tmp.write_text("".join(lines), encoding="utf-8")
         tmp.replace(self.known_hosts_path)

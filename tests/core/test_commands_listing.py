@@ -105,7 +105,7 @@ def test_seed_source_domain_while_migrating(host):
                                                           progress=17))
     assert host.ldm("list ldg-src") == (
         "NAME       STATE      FLAGS   CONS    VCPU  MEMORY   UTIL  UPTIME\n"
-        "ldg-src    suspended  -n---s  5000    1     1G       0.0%  2h 7m\n")
+        "ldg-src    suspended  -n---s          1     1G       0.0%  2h 7m\n")
     assert host.ldm("list -o status ldg-src") == (
         "NAME\nldg-src\n\nSTATUS\n    OPERATION    PROGRESS    TARGET\n    migration    17%         t5440-sys-2\n")
     host.m.set_migration("ldg-src", MigrationInfo(id="m1", role=MigrationRole.SOURCE, peer_host="t5440-sys-2",
