@@ -99,7 +99,7 @@ def test_a_suspended_migration_source_lists_as_the_seed_shows_and_resumes_once(t
     with m.migration_lock("ldg-src", "mig-1"):
         gen = m.suspend_for_migration("ldg-src", info)
         r = next(r for r in m.snapshot().domains if r.name == "ldg-src")
-        assert (r.state, r.flags, r.cons, r.vcpus, r.memory, r.util) == ("suspended", "-n---s", "5000", 1,
+        assert (r.state, r.flags, r.cons, r.vcpus, r.memory, r.util) == ("suspended", "-n---s", "", 1,
                                                                          512 * M, 0.0)
         counter = m.guest_info("ldg-src")["counter"]
         m.tick(1_000_000.0)
