@@ -21,6 +21,7 @@ from ldtui.core.cmd_args import (
     parse_switch,
 )
 from ldtui.core.errors import LdmError
+from ldtui.core.model import MigrationRole
 from ldtui.core.formats import lines_text
 from ldtui.core.units import parse_address, parse_size
 from ldtui.hv.machine import MemoryRange
@@ -92,9 +93,20 @@ def _hostid(text: str | None) -> str | None:
 
 
 @command("remove-domain", "remove-domain (-a | ldom...)", aliases=("rm-domain", "destroy", "rm-dom"),
-         summary="remove inactive domains")
+         summary="remove inactive domains, or the source copy of a domain in the migration error state")
 def remove_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    return _each(ctx, Args(argv, spec, flags="a"), ctx.manager.remove_domain)
+    a = Args(argv, spec, flags="a")
+
+    def remove(name: str) -> list[str]:
+        # G-13: once the operator has seen the target run the domain, the suspended source
+        # copy in `e` goes. Only ever when named: `-a` never destroys a copy in `e`.
+        if "a" not in a.flags and ctx.manager.domain(name).migration_role is MigrationRole.ERROR:
+            from ldtui.core.migration.recovery import destroy_after_error
+            destroy_after_error(ctx.manager, name)
+            return [f"Source copy of LDom {name} destroyed: the migration target now holds the only copy"]
+        return ctx.manager.remove_domain(name)
+
+    return _each(ctx, a, remove)
 
 
 @command("bind-domain", "bind-domain ldom", aliases=("bind", "bind-dom"), summary="bind resources to a domain")

@@ -147,7 +147,8 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin, DomainMovesMixin):
             raise LdmError("migrating", f"Operation not allowed: domain {d.name} is being migrated")
         if d.migration_role is MigrationRole.ERROR:
             raise LdmError("migration-error", f"Operation not allowed: domain {d.name} is in the migration "
-                                              f"error state; run ldm cancel-operation migration {d.name}")
+                                              f"error state; if the target runs it, destroy this copy with ldm remove-domain "
+                                              f"{d.name}, else restore it with ldm cancel-operation migration {d.name}")
 
     def _check_machine_quiet(self, d: Domain) -> None:
         """Bind, stop and other machine-description changes wait for running migrations."""

@@ -40,7 +40,7 @@ class RecoveryPlan:
 
 
 def destroy_source_commands(domain: str) -> tuple[tuple[str, ...], ...]:
-    return (("stop-domain", "-f", domain), ("unbind-domain", domain), ("remove-domain", domain))
+    return (("remove-domain", domain),)
 
 
 def restore_source_commands(domain: str) -> tuple[tuple[str, ...], ...]:

@@ -89,7 +89,8 @@ def test_a_domain_in_the_migration_error_state_says_how_to_recover(tmp_path):
     with pytest.raises(LdmError) as e:
         m.stop_domain("ldg-src")
     assert e.value.message == ("Operation not allowed: domain ldg-src is in the migration error state; "
-                               "run ldm cancel-operation migration ldg-src")
+                               "if the target runs it, destroy this copy with ldm remove-domain ldg-src, "
+                               "else restore it with ldm cancel-operation migration ldg-src")
     m.close()
 
 

@@ -137,3 +137,22 @@ def test_the_target_resumes_after_a_crash_between_go_and_its_resume(hosts):
     assert b.m.store.journal_entries() == []
     rec = assess_error(a.m.domain("ldg1"), target_report(b.m, "ldg1"))
     assert rec.action is ErrorAction.DESTROY_SOURCE
+
+
+def test_remove_domain_destroys_the_source_copy_in_error_only_when_named(hosts):
+    """G-13: the target runs the domain, so the operator destroys the source copy with ldm."""
+    a, b = hosts
+    make_guest(a)
+    p = Pair(a, b)
+    p.begin("ldg1")
+    run_until(p, "Resumed")
+    p.drop_link()
+    assert ldm(a, "list ldg1").stdout.splitlines()[1].split()[2] == "-n---e"
+    r = ldm(a, "remove-domain -a")            # -a never touches a copy in e
+    assert r.exit_code == 1 and "migration error state" in r.stderr
+    assert a.m.domain("ldg1").migration.error
+    r = ldm(a, "remove-domain ldg1")
+    assert (r.exit_code, r.stdout) == (0, "Source copy of LDom ldg1 destroyed: the migration target now "
+                                          "holds the only copy\n")
+    assert "ldg1" not in [d.name for d in a.m.domains()] and a.m.store.journal_entries() == []
+    assert b.m.guest_info("ldg1")["run_state"] == "running"
