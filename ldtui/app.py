@@ -40,6 +40,9 @@ class OpenedHosts:
 
     sources: Mapping[str, HostSource]
     users: Mapping[str, str] = attrs.Factory(dict)
+    passwords: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    """Lab credentials the console already holds (host → password of its user), used to
+    fill in the migrate form's target password; empty for real hosts."""
     rehearsal: Any = None
     close: Callable[[], None] | None = None
 
@@ -70,7 +73,7 @@ class LdtuiApp(App[None]):
                  users: Mapping[str, str] | None = None, rehearsal: Any = None,
                  clock: Callable[[], float] = time.time, poll_interval: float = 1.0,
                  request_timeout: float = 10.0, command_timeout: float = 3600.0,
-                 theme: str | None = None, live_supported: bool = False) -> None:
+                 theme: str | None = None, live_supported: bool = True) -> None:
         super().__init__()
         self.clock = clock
         self.poll_interval = poll_interval
@@ -80,12 +83,14 @@ class LdtuiApp(App[None]):
         self.fleet = Fleet()
         self.sources: dict[str, HostSource] = {}
         self.users: dict[str, str] = dict(users or {})
+        self.lab_passwords: dict[str, str] = {}
         self.rehearsal = rehearsal
         self.events: list[Event] = []
         self._initial = dict(sources or {})
         self._open_hosts = open_hosts
         self._close_hosts: Callable[[], None] | None = None
         self._link_states: dict[str, str] = {}
+        self._redraw_pending = False
         self.shipped_theme_names = []
         for shipped in shipped_themes():
             self.register_theme(shipped)
@@ -112,11 +117,25 @@ class LdtuiApp(App[None]):
 
     def _adopt(self, opened: OpenedHosts) -> None:
         self.users.update(opened.users)
+        self.lab_passwords.update(opened.passwords)
         if opened.rehearsal is not None:
             self.rehearsal = opened.rehearsal
+            listen = getattr(opened.rehearsal, "listen", None)
+            if listen is not None:
+                listen(self._fault_fired)
         self._close_hosts = opened.close
         for name, source in opened.sources.items():
             self.add_host(name, source)
+
+    def _fault_fired(self, line: str) -> None:
+        """An armed rehearsal fault fired (called on the lab's thread)."""
+        def show() -> None:
+            self.record([Event(self.clock(), "lab", f"rehearsal: {line}", "warning")])
+            self.notify(f"rehearsal: {line}", severity="warning", timeout=8)
+        try:
+            self.call_from_thread(show)
+        except RuntimeError:  # the console is already gone
+            pass
 
     def add_host(self, name: str, source: HostSource) -> None:
         self.sources[name] = source
@@ -216,6 +235,15 @@ class LdtuiApp(App[None]):
         return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
 
     def refresh_views(self) -> None:
+        """Redraw the main screen soon, once: snapshots of many hosts arriving together (and
+        every other reason to redraw in the meantime) cost one redraw, not one each."""
+        if self._redraw_pending:
+            return
+        self._redraw_pending = True
+        self.call_later(self._redraw)
+
+    def _redraw(self) -> None:
+        self._redraw_pending = False
         main = self.main_screen()
         if main is not None and main.is_mounted:
             try:
@@ -307,13 +335,23 @@ class LdtuiApp(App[None]):
             lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
             ok = out.exit_code == 0
             if request.dry_run:
-                title = (f"Dry run: {what} would succeed" if ok
-                         else f"Dry run: {what} would fail — {len(lines)} line(s)")
+                unmet = [line for line in lines if not line.startswith("Domain Migration of LDom")]
+                count = f"{len(unmet)} unmet requirement" + ("" if len(unmet) == 1 else "s")
+                title = f"Dry run: {what} would succeed" if ok else f"Dry run: {what} would fail — {count}"
                 self.push_screen(MessageDialog(title, lines or ["every check passed"], failure=not ok))
             elif ok:
                 self.notify(f"Migration of {what} completed")
+            elif any(line.endswith(" was cancelled") for line in lines):
+                # The operator asked for it (c, or cancel-operation on the host): no alarm.
+                self.notify(f"Migration of {what} cancelled; {request.domain} stays on {request.source_host}",
+                            severity="warning")
             else:
                 self.notify(f"Migration of {request.domain} failed", severity="error")
+                snap = await self.query_host(request.source_host)
+                row = next((d for d in snap.domains if d.name == request.domain), None) if snap else None
+                if row is not None and row.flags[5:6] == "e":
+                    lines += ["", f"{request.domain} on {request.source_host} is now in the migration error state "
+                              "(flag e): close this, select it and press r to recover (G-13)."]
                 self.push_screen(MessageDialog(f"Migration of {what} failed", lines, failure=True))
 
         self.run_worker(go(), group="migrations", exit_on_error=False, name=f"migrate {request.domain}")
@@ -327,7 +365,11 @@ class LdtuiApp(App[None]):
             return
 
         def go() -> None:
-            control(*args)
+            try:
+                control(*args)
+            except (LookupError, RuntimeError, TimeoutError, OSError) as exc:
+                self.call_from_thread(self.notify, f"rehearsal: cannot {label}: {exc}", severity="error")
+                return
             self.call_from_thread(self.notify, f"rehearsal: {label}")
             self.call_from_thread(self.record, [Event(self.clock(), "lab", f"rehearsal: {label}", "warning")])
 
@@ -345,7 +387,7 @@ class LdtuiApp(App[None]):
 
         sections = [("console", list(self.BINDINGS)), ("main screen", list(MainScreen.BINDINGS)),
                     ("tables", list(KeyedTable.BINDINGS)), ("confirmations", list(ConfirmDialog.BINDINGS))]
-        self.push_screen(HelpScreen(sections))
+        self.push_screen(HelpScreen(sections, rehearsal=self.rehearsal is not None))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:

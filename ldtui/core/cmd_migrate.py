@@ -16,7 +16,7 @@ import re
 
 import attrs
 
-from ldtui.core.cmd_args import Args, CommandSpec, Context, Output, command
+from ldtui.core.cmd_args import Args, CommandSpec, Context, Output, command, parse_rate
 from ldtui.core.cmd_domain import notices
 from ldtui.core.errors import LdmError
 
@@ -41,6 +41,10 @@ class MigrationRequest:
     password_file: str | None = None
     live: bool = False
     port: int | None = None
+    downtime_ms: float | None = None
+    """Live migration's downtime limit (``-d MS`` / ``downtime=MS``); None: the default (300 ms)."""
+    bandwidth: int | None = None
+    """Cap of the migration's link in bytes a second (``-b RATE`` / ``bandwidth=RATE``); None: no cap."""
     password: str | None = attrs.field(default=None, repr=False)
 
     @property
@@ -86,9 +90,11 @@ def _first_line(data: str | bytes) -> str:
 @command("migrate-domain", "migrate-domain [-n] [-p filename] [-P port] [--live] source-ldom "
          "[user@]target-host[:target-ldom]", aliases=("migrate",), summary="move a domain to another host",
          notes=("-n checks only (dry run); -p reads the target password from the file's first line;",
-                "-P is the SSH port of ldmd on the target; --live copies memory while the domain runs"))
+                "-P is the SSH port of ldmd on the target; --live copies memory while the domain runs;",
+                "-d MS (or downtime=MS) limits a live migration's final suspend (default 300 ms);",
+                "-b RATE (or bandwidth=RATE, e.g. 200M) caps the migration's link"))
 def migrate_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, flags="n", valued="pP", long=("live",))
+    a = Args(argv, spec, flags="n", valued="pPdb", long=("live",), props=("downtime", "bandwidth"))
     source, target = a.exact("source-ldom", "[user@]target-host[:target-ldom]")
     ctx.manager.domain(source)  # an unknown domain is refused here, before any password prompt
     user, host, new_name = parse_target(target, ctx.user)
@@ -98,6 +104,24 @@ def migrate_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
         if not text.isdigit() or not 0 < int(text) < 65536:
             raise LdmError("bad-port", f"Invalid port: {text}")
         port = int(text)
+    downtime = a.values.get("d", a.props.get("downtime"))
+    downtime_ms = None
+    if downtime is not None:
+        try:
+            downtime_ms = float(downtime.removesuffix("ms"))
+        except ValueError:
+            downtime_ms = -1.0
+        if not 0 < downtime_ms <= 600_000:
+            raise LdmError("bad-downtime", f"Invalid downtime limit: {downtime} (milliseconds, e.g. 300)")
+    rate = a.values.get("b", a.props.get("bandwidth"))
+    bandwidth = None
+    if rate is not None:
+        try:
+            bandwidth = parse_rate(rate)
+        except LdmError:
+            bandwidth = 0
+        if bandwidth <= 0:
+            raise LdmError("bad-bandwidth", f"Invalid bandwidth: {rate} (bytes a second, e.g. 200M)")
     password = ctx.password
     password_file = a.values.get("p")
     if password is None and password_file is not None and ctx.read_file is not None:
@@ -109,7 +133,8 @@ def migrate_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
         if not password:
             raise LdmError("password-file", f"Password file {password_file} is empty")
     request = MigrationRequest(source=source, user=user, host=host, new_name=new_name, dry_run="n" in a.flags,
-                               password_file=password_file, live="live" in a.flags, port=port, password=password)
+                               password_file=password_file, live="live" in a.flags, port=port, password=password,
+                               downtime_ms=downtime_ms, bandwidth=bandwidth)
     return Output(request=request)
 
 

@@ -68,7 +68,7 @@ def _long_sections(view: ListingView, d: Domain, *, extended: bool) -> list[Sect
     c = d.constraints
     out = extended_sections(d) if extended else []
     # While a migration runs (or failed), its status leads: it is what the operator looks for.
-    out += [status_section(d), vcpu_section(view, d), mau_section(view, d), memory_section(d), variables_section(c.variables),
+    out += [status_section(d, _running_job(view, d)), vcpu_section(view, d), mau_section(view, d), memory_section(d), variables_section(c.variables),
             io_section(view, d), vcc_section(view, d), vsw_section(view, d), vds_section(view, d),
             network_section(view, c.vnets), disk_section(view, c.vdisks), vcons_section(view, d)]
     return out
@@ -118,7 +118,7 @@ def _format_sections(view: ListingView, d: Domain, fmt: str) -> list[tuple[Secti
         "network": [(network_section(view, c.vnets), True), (vsw_section(view, d), False)],
         "physio": [(io_section(view, d), True)],
         "serial": [(vcc_section(view, d), True)],
-        "status": [(status_section(d), True)],
+        "status": [(status_section(d, _running_job(view, d)), True)],
     }
     return table[fmt]
 
@@ -199,3 +199,11 @@ def list_constraints_parseable(view: ListingView, domains: Sequence[Domain]) -> 
             if not s.empty:
                 out += s.parseable()
     return lines_text(out)
+
+
+def _running_job(view: ListingView, d: Domain):
+    """The migration this host runs for ``d``, for the extended status (B-4)."""
+    if d.migration is None:
+        return None
+    from ldtui.core.migration.status import running_job
+    return running_job(view, d.migration.id)

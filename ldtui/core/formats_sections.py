@@ -187,11 +187,12 @@ def extended_sections(d: Domain) -> list[Section]:
     return out
 
 
-def status_section(d: Domain) -> Section:
+def status_section(d: Domain, job=None) -> Section:
     """Seed examples 8-1, 8-5, 8-6. A domain that is not migrating has no operation row.
 
     The source side (and a source left in the error state ``e``) names the TARGET host; the
-    target side names the SOURCE host.
+    target side names the SOURCE host. ``job`` (the running ``MigrationProgress``) adds the
+    detail lines and fields of ``core.migration.status`` after the seed's (B-4).
     """
     m = d.migration
     if m is None or m.role is MigrationRole.NONE:
@@ -199,7 +200,11 @@ def status_section(d: Domain) -> Section:
     peer_column = "SOURCE" if m.role is MigrationRole.TARGET else "TARGET"
     error = m.error or m.role is MigrationRole.ERROR
     progress = max(0, min(100, int(m.progress)))
+    rows, extra = (), ""
+    if job is not None:
+        from ldtui.core.migration.status import detail_fields, detail_rows
+        rows, extra = detail_rows(job), detail_fields(job)
     return Section("STATUS", row(("    OPERATION", 17), ("PROGRESS", 12), (peer_column, 0)),
-                   (row(("    migration", 17), (f"{progress}%", 12), (m.peer_host, 0)),),
+                   (row(("    migration", 17), (f"{progress}%", 12), (m.peer_host, 0)), *rows),
                    (f"|op=migration|progress={progress}|error={'yes' if error else 'no'}"
-                    f"|{peer_column.lower()}={m.peer_host}",))
+                    f"|{peer_column.lower()}={m.peer_host}{extra}",))

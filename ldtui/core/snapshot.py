@@ -34,8 +34,14 @@ class MigrationProgress:
     """Bytes of guest memory per second over the last second."""
     dirty_rate: float = 0.0
     iteration: int = 0
+    """Pre-copy round of a live migration (0 is the first full copy)."""
     expected_downtime_ms: float = 0.0
     downtime_ms: float = 0.0
+    """Suspend on the source to the target's confirmation that it runs (an upper bound)."""
+    throttle: int = 0
+    """Percent of the guest's time taken away by auto-converge (live, B-1)."""
+    zero_pages: int = 0
+    """Pages never sent because they read as zeros (B-2)."""
     started: float = 0.0
     finished: float = 0.0
     reason: str = ""

@@ -63,6 +63,9 @@ class DomainRuntime:
     """Wall-clock time of the last boot, for UPTIME; kept across resume and migration."""
     cpu_dr_disabled: bool = False
     """Set on a migrated-in domain until it reboots (SPEC G-6)."""
+    throttle: int = 0
+    """Percent of its vCPU time taken away from the guest (live migration's auto-converge,
+    SPEC B-1). A host setting: it never travels with the domain."""
 
     @property
     def memory_size(self) -> int:
@@ -273,6 +276,15 @@ class Hypervisor:
                 raise HvError(f"Unable to remove CPUs from domain {rt.name}: {e}") from None
         self.update(uuid, strands=tuple(strands))
 
+    def set_throttle(self, uuid: str, percent: int) -> None:
+        """Take ``percent`` (0–99) of the guest's running time away, so it dirties memory
+        more slowly; 0 gives it all back."""
+        rt = self.get(uuid)
+        percent = max(0, min(int(percent), 99))
+        if rt.throttle != percent:
+            rt.throttle = percent
+            self._save(rt)
+
     # -- time ------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> None:
         """Run every running guest for the time since the last tick."""
@@ -284,7 +296,7 @@ class Hypervisor:
             return
         for uuid, rt in self._rt.items():
             if rt.run_state is RunState.RUNNING:
-                self._guest[uuid].run(self._regs[uuid], self._mem[uuid], dt)
+                self._guest[uuid].run(self._regs[uuid], self._mem[uuid], dt * (100 - rt.throttle) / 100)
                 self._save_regs(uuid)
 
     # -- migration -------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import asyncssh
 
 from ldtui.net.connect import ConnectError, open_connection
 from ldtui.net.knownhosts import host_pattern, unknown_key_question
+from ldtui.net.secretfile import PasswordFileError, read_password_file
 from ldtui.net.server import TARGET_PASSWORD_ENV
 
 DEFAULT_KNOWN_HOSTS = "~/.ldtui/known_hosts"
@@ -103,10 +104,9 @@ def take_password_file(argv: list[str]) -> tuple[list[str], str | None]:
         if a == "-p" and i + 1 < len(argv) or a.startswith("-p") and len(a) > 2:
             path = argv[i + 1] if a == "-p" else a[2:]
             try:
-                with open(path, encoding="utf-8") as f:
-                    password = f.readline().rstrip("\r\n")
-            except OSError as e:
-                raise ClientError(f"Unable to read password file {path}: {e.strerror}") from None
+                password = read_password_file(path)
+            except PasswordFileError as e:
+                raise ClientError(e.message) from None
             i += 2 if a == "-p" else 1
             continue
         out.append(a)
@@ -147,6 +147,15 @@ async def run_remote(user: str, host: str, port: int, argv: list[str], *, known_
         else:
             forward_stdin = True            # a script pipes the password; ldmd prompts for it
 
+    hung_up = threading.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        # Hang-up of the operator's shell: keep waiting, silently, so a migration goes on
+        # in the background (SPEC G-12). Installed before connecting: no window where a
+        # hang-up kills ldm and so cancels the migration.
+        loop.add_signal_handler(signal.SIGHUP, hung_up.set)
+    except (NotImplementedError, RuntimeError):
+        pass
     login_password = os.environ.get("LDM_PASSWORD")
     ask = None
     if login_password is None and sys.stdin.isatty():
@@ -161,13 +170,6 @@ async def run_remote(user: str, host: str, port: int, argv: list[str], *, known_
             _forward_stdin(process)
         else:
             process.stdin.write_eof()
-        hung_up = threading.Event()
-        loop = asyncio.get_running_loop()
-        try:
-            # Hang-up of the operator's shell: keep waiting so the migration goes on (SPEC G-12).
-            loop.add_signal_handler(signal.SIGHUP, hung_up.set)
-        except (NotImplementedError, RuntimeError):
-            pass
         await asyncio.gather(_copy(process.stdout, sys.stdout.buffer, hung_up),
                              _copy(process.stderr, sys.stderr.buffer, hung_up))
         completed = await process.wait(check=False)
@@ -179,11 +181,24 @@ async def run_remote(user: str, host: str, port: int, argv: list[str], *, known_
 def _forward_stdin(process) -> None:
     loop = asyncio.get_running_loop()
 
+    def deliver(line: bytes | None) -> None:
+        # The command may have ended (and its channel closed) before our input did.
+        try:
+            if line is None:
+                process.stdin.write_eof()
+            else:
+                process.stdin.write(line)
+        except (OSError, asyncssh.Error, RuntimeError, BrokenPipeError):
+            pass
+
     def pump() -> None:
         # A daemon thread: a blocking read of a pipe must never keep ldm from exiting.
-        for line in iter(sys.stdin.buffer.readline, b""):
-            loop.call_soon_threadsafe(process.stdin.write, line)
-        loop.call_soon_threadsafe(process.stdin.write_eof)
+        try:
+            for line in iter(sys.stdin.buffer.readline, b""):
+                loop.call_soon_threadsafe(deliver, line)
+            loop.call_soon_threadsafe(deliver, None)
+        except (RuntimeError, OSError, ValueError):
+            pass            # ldm is exiting: its loop is closed, or stdin went away
 
     threading.Thread(target=pump, daemon=True).start()
 

@@ -1,6 +1,15 @@
 """``ldmd``: run one host (SPEC S-1, M-5).
 
     ldmd --config HOST.toml --state DIR [--listen ADDR:PORT] [--port-file FILE] [--peers FILE]
+         [--socket PATH]
+
+Test knobs (fault and load tests, demonstrations; an operator never needs them):
+``--page-delay SECONDS`` pauses after each batch of ``--batch-pages N`` memory pages so a
+migration can be watched and broken in the middle of its memory stream;
+``--keepalive SECONDS:COUNT`` and ``--wait-timeout SECONDS`` shorten how long it takes to
+notice a dead peer; ``--hold-phase ROLE:PHASE:SECONDS`` freezes the whole process for that
+long right after it journals PHASE (role ``source`` or ``target``), so a fault can be
+injected exactly at that phase boundary.
 
 The state directory holds the configuration database, the hypervisor's runtime files, the
 SSH host key and the log; nothing is written anywhere else. SIGTERM stops it cleanly; a
@@ -71,14 +80,36 @@ async def serve(args: argparse.Namespace) -> int:
     config = load_host_config(args.config)
     state = Path(args.state)
     listen = parse_listen(args.listen) if args.listen else None
-    ldmd = Ldmd(config, state, listen=listen, peers_file=args.peers)
-    install_migration(ldmd)
+    keepalive = parse_keepalive(args.keepalive) if args.keepalive else None
+    extra = {"keepalive_interval": keepalive[0], "keepalive_count_max": keepalive[1]} if keepalive else {}
+    ldmd = Ldmd(config, state, listen=listen, peers_file=args.peers, **extra)
+    options: dict = {}
+    if args.page_delay is not None:
+        options["page_delay"] = args.page_delay
+    if args.batch_pages is not None:
+        options["batch_pages"] = args.batch_pages
+    if args.wait_timeout is not None:
+        options["wait_timeout"] = args.wait_timeout
+    if keepalive:
+        options["keepalive"] = keepalive
+    if args.hold_phase:
+        hold_after_phase(ldmd.manager.store, *parse_hold(args.hold_phase))
+    install_migration(ldmd, **options)
     try:
         await ldmd.start()
     except OSError as e:
         ldmd.manager.close()
         host, port = ldmd.listen
         raise LdmError("listen", f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    local = None
+    if args.socket:
+        from ldtui.net.localsock import LocalEndpoint
+        local = LocalEndpoint(ldmd, args.socket)
+        try:
+            await local.start()
+        except OSError as e:
+            await ldmd.stop()
+            raise LdmError("listen", f"cannot listen on {args.socket}: {e.strerror or e}") from None
     if args.port_file:
         write_atomically(Path(args.port_file), f"{ldmd.port}\n")
     stop = asyncio.Event()
@@ -87,8 +118,52 @@ async def serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     logging.getLogger("ldtui.ldmd").info("pid %d serving %s on port %d", os.getpid(), config.name, ldmd.port)
     await stop.wait()
+    if local is not None:
+        await local.stop()
     await ldmd.stop()
     return 0
+
+
+def parse_keepalive(text: str) -> tuple[float, int]:
+    seconds, _, count = text.partition(":")
+    try:
+        value = (float(seconds), int(count or 3))
+    except ValueError:
+        value = (0.0, 0)
+    if value[0] <= 0 or value[1] <= 0:
+        raise LdmError("usage", f"--keepalive: expected SECONDS:COUNT, got {text!r}")
+    return value
+
+
+def parse_hold(text: str) -> tuple[str, str, float]:
+    role, _, rest = text.partition(":")
+    phase, _, seconds = rest.partition(":")
+    try:
+        hold = float(seconds)
+    except ValueError:
+        hold = -1.0
+    if role not in ("source", "target") or not phase or hold < 0:
+        raise LdmError("usage", f"--hold-phase: expected source|target:PHASE:SECONDS, got {text!r}")
+    return role, phase, hold
+
+
+def hold_after_phase(store, role: str, phase: str, seconds: float) -> None:
+    """Test knob: freeze the process once, right after the journal records ``phase``.
+
+    Everything of an ``ldmd`` runs on one thread, so a blocking sleep here stops the host
+    exactly at that boundary: the phase is committed, nothing after it has happened.
+    """
+    import time
+    write = store.journal_write
+    held = []
+
+    def journal_write(mig_id, jrole, domain, jphase, doc, now):
+        write(mig_id, jrole, domain, jphase, doc, now)
+        if jrole == role and jphase == phase and not held:
+            held.append(mig_id)
+            logging.getLogger("ldtui.ldmd").warning("holding %.1fs after journaling %s %s", seconds, role, phase)
+            time.sleep(seconds)
+    store.journal_write = journal_write
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,7 +173,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--listen", help="ADDRESS:PORT to listen on (overrides the file; port 0 picks one)")
     p.add_argument("--port-file", help="write the port actually listened on to this file")
     p.add_argument("--peers", help="TOML file with [peers] host = \"addr:port\", re-read when it changes")
+    p.add_argument("--socket", help="also serve ldm and ldtui-rpc on this unix socket (for ldmd-bridge behind sshd)")
     p.add_argument("--debug", action="store_true", help="log at debug level")
+    knobs = p.add_argument_group("test knobs (fault and load tests)")
+    knobs.add_argument("--page-delay", type=float, help="seconds to pause after each batch of memory pages sent")
+    knobs.add_argument("--batch-pages", type=int, help="memory pages per batch")
+    knobs.add_argument("--keepalive", help="SECONDS:COUNT of SSH keepalive, for clients and peer links")
+    knobs.add_argument("--wait-timeout", type=float, help="longest wait for a peer's next migration message")
+    knobs.add_argument("--hold-phase", help="ROLE:PHASE:SECONDS: freeze once after journaling that phase")
     args = p.parse_args(argv)
     state = Path(args.state)
     try:

@@ -4,7 +4,12 @@
 event loop in one thread of its own, so a migration never starves a console's loop. Each
 host is a real ``ldmd`` endpoint on ``127.0.0.1`` (port chosen by the system); the console
 reaches it over SSH exactly as it would reach a remote host. Peer managers reach each other
-through a :class:`LinkProxy` per ordered host pair, so links can be cut on purpose.
+through a :class:`LabLink` per ordered host pair, so links can be cut on purpose.
+
+Rehearsal controls (an operator rehearsing failures; the console offers them only for an
+embedded lab): cut a link now or at the next handoff, lose the target's confirmation at the
+next handoff, stop and restart a host, and slow migrations down so there is time to watch
+and cancel one (:meth:`EmbeddedLab.set_migration_pace`).
 
 ``ldtui-lab`` (see ``labctl``) starts the same lab as separate ``ldmd`` processes.
 """
@@ -17,16 +22,78 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 import attrs
 
 from ldtui.core.hostconfig import HostConfig, load_lab
-from ldtui.net.proxy import LinkProxy
+from ldtui.net.proxy import LinkProxy, _reset
 
 log = logging.getLogger("ldtui.net.lab")
 START_TIMEOUT = 30.0
+SLOW_PACE = (0.05, 4)
+"""``(page_delay, batch_pages)`` of "slow migrations down": 4 pages (32 KiB) every 50 ms,
+about 640 KiB/s, so a domain with a few MiB of written memory takes long enough to cancel."""
+FULL_PACE = (0.0, None)
+"""No pause, and the migration service's own batch size."""
+CONFIRMATION_WAIT = 10.0
+"""How long "lose the confirmation" waits for the target to resume before it cuts anyway."""
+
+
+class LabLink(LinkProxy):
+    """A :class:`LinkProxy` that can also swallow what the target sends back.
+
+    With :attr:`replies_lost` set, bytes from the target towards the source vanish while the
+    source's bytes still arrive: the target acts on GO, but its confirmation never returns.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.replies_lost = False
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections_seen += 1
+        try:
+            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*self.target), 10)
+        except (OSError, TimeoutError):
+            _reset(writer)
+            return
+        pair = (writer, up_writer)
+        self._pairs.add(pair)
+        try:
+            await asyncio.gather(self._pump(reader, up_writer), self._pump_back(up_reader, writer))
+        finally:
+            self._pairs.discard(pair)
+            for w in pair:
+                w.close()
+
+    async def _pump_back(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                data = await reader.read(1 << 18)
+                if not data:
+                    writer.write_eof() if writer.can_write_eof() else None
+                    return
+                if not self._flowing.is_set() or self.replies_lost:
+                    continue
+                writer.write(data)
+                await writer.drain()
+        except (OSError, RuntimeError):
+            return
+
+
+@attrs.define
+class HandoffFault:
+    """A fault armed for the next handoff between two hosts (either direction)."""
+
+    hosts: frozenset[str]
+    kind: str
+    """``cut``: cut the link the moment GO is sent (whether GO got through is the race it
+    is in life); ``lose-confirmation``: let GO through, swallow the target's answer, then
+    cut once the target runs the domain."""
 
 
 def default_lab_file() -> Path:
@@ -55,7 +122,8 @@ def lab_password(cfg: HostConfig, user: str) -> str:
 
 class EmbeddedLab:
     def __init__(self, lab_file: str | Path | None = None, state_dir: str | Path | None = None, *,
-                 user: str = "root", keepalive_interval: float = 5.0) -> None:
+                 user: str = "root", keepalive_interval: float = 5.0, page_delay: float = 0.0,
+                 batch_pages: int | None = None) -> None:
         self.lab_file = Path(lab_file) if lab_file else default_lab_file()
         self.configs = {c.name: c for c in load_lab(self.lab_file)}
         self._own_dir = state_dir is None
@@ -66,9 +134,15 @@ class EmbeddedLab:
         self.ldmds: dict = {}
         """hostname → running ``Ldmd`` (only touch it on :attr:`loop`, e.g. via :meth:`call`)."""
         self.ports: dict[str, int] = {}
-        self.proxies: dict[tuple[str, str], LinkProxy] = {}
+        self.proxies: dict[tuple[str, str], LabLink] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self.page_delay = page_delay
+        self.batch_pages = batch_pages
+        self.handoff_faults: list[HandoffFault] = []
+        self._faults_lock = threading.Lock()
+        self.fault_listeners: list[Callable[[str], None]] = []
+        """Called (on the lab's thread) with one line each time an armed fault fires."""
 
     # -- the lab's thread ----------------------------------------------------------------
     def _ensure_loop(self) -> None:
@@ -114,7 +188,7 @@ class EmbeddedLab:
         for a in self.configs:
             for b in self.configs:
                 if a != b and (a, b) not in self.proxies:
-                    proxy = LinkProxy("127.0.0.1", self.ports[b], name=f"{a}->{b}")
+                    proxy = LabLink("127.0.0.1", self.ports[b], name=f"{a}->{b}")
                     await proxy.start()
                     self.proxies[(a, b)] = proxy
         self._wire_peers()
@@ -128,7 +202,13 @@ class EmbeddedLab:
         ldmd = Ldmd(cfg, self.state_dir / name, listen=("127.0.0.1", port), peers={},
                     peer_known_hosts=self.known_hosts_path, keepalive_interval=self.keepalive_interval)
         try:
-            install_migration(ldmd)
+            pace = {"page_delay": self.page_delay}
+            if self.batch_pages is not None:
+                pace["batch_pages"] = self.batch_pages
+            service = install_migration(ldmd, **pace)
+            hook = getattr(service, "on_go_sent", None)
+            if hook is not None:
+                hook.append(lambda domain, target, source=name: self._go_sent(source, domain, target))
             self.ports[name] = await ldmd.start()
         except BaseException:
             ldmd.manager.close()
@@ -160,9 +240,112 @@ class EmbeddedLab:
                     peers[b] = ("127.0.0.1", self.ports[b])
             ldmd.set_peers(peers)
 
-    def link(self, source: str, target: str) -> LinkProxy:
+    def link(self, source: str, target: str) -> LabLink:
         """The relay ``source``'s manager uses to reach ``target``'s."""
         return self.proxies[(source, target)]
+
+    # -- rehearsal -----------------------------------------------------------------------
+    def cut_link(self, a: str, b: str) -> None:
+        """Reset every connection between the managers of ``a`` and ``b``, both directions."""
+        for link in self._links(a, b):
+            link.cut()
+
+    def _links(self, a: str, b: str) -> list[LabLink]:
+        links = [self.proxies[p] for p in ((a, b), (b, a)) if p in self.proxies]
+        if not links:
+            raise LookupError(f"the lab has no link between {a} and {b}")
+        return links
+
+    @property
+    def can_fault_handoff(self) -> bool:
+        """Whether the hosts' migration services tell the lab when GO is sent."""
+        services = [getattr(d, "migration_service", None) for d in self.ldmds.values()]
+        return bool(services) and all(hasattr(s, "on_go_sent") for s in services)
+
+    def cut_link_at_handoff(self, a: str, b: str) -> None:
+        """At the next handoff between ``a`` and ``b`` (either way), cut their link right
+        after the source sends GO: the source ends in the error state ``e`` (SPEC G-13)."""
+        self._arm(a, b, "cut")
+
+    def lose_confirmation_at_handoff(self, a: str, b: str) -> None:
+        """At the next handoff between ``a`` and ``b``, let GO through but lose the target's
+        confirmation, then cut: the target runs the domain, the source is left in ``e``."""
+        self._arm(a, b, "lose-confirmation")
+
+    def _arm(self, a: str, b: str, kind: str) -> None:
+        self._links(a, b)
+        if not self.can_fault_handoff:
+            raise LookupError("this lab's managers do not report the handoff; cut the link by hand")
+        with self._faults_lock:
+            self.handoff_faults = [f for f in self.handoff_faults if f.hosts != frozenset((a, b))]
+            self.handoff_faults.append(HandoffFault(frozenset((a, b)), kind))
+
+    def _go_sent(self, source: str, domain: str, target: str) -> None:
+        """The migration service's hook, on the lab's loop, right after GO was written."""
+        with self._faults_lock:
+            fault = next((f for f in self.handoff_faults if f.hosts == frozenset((source, target))), None)
+            if fault is None:
+                return
+            self.handoff_faults.remove(fault)
+        if fault.kind == "cut":
+            # Synchronously, before the relay's loop turn can carry GO on.
+            self.cut_link(source, target)
+            self._tell(f"link between {source} and {target} cut right after GO for {domain}")
+            return
+        link = self.proxies[(source, target)]
+        link.replies_lost = True
+        assert self.loop is not None
+        self.loop.create_task(self._cut_once_resumed(source, domain, target, link))
+
+    async def _cut_once_resumed(self, source: str, domain: str, target: str, link: LabLink) -> None:
+        deadline = time.monotonic() + CONFIRMATION_WAIT
+        resumed = False
+        while time.monotonic() < deadline and not resumed:
+            ldmd = self.ldmds.get(target)
+            if ldmd is not None:
+                jobs = ldmd.manager.snapshot().jobs
+                resumed = any(j.role == "target" and j.peer_host == source and j.peer_domain == domain
+                              and j.state != "running" for j in jobs)
+            if not resumed:
+                await asyncio.sleep(0.02)
+        self.cut_link(source, target)
+        link.replies_lost = False
+        what = "after the target resumed it" if resumed else "(the target had not resumed it)"
+        self._tell(f"{target}'s confirmation for {domain} lost; link to {source} cut {what}")
+
+    def _tell(self, line: str) -> None:
+        log.warning("rehearsal: %s", line)
+        for listener in list(self.fault_listeners):
+            try:
+                listener(line)
+            except Exception:  # a console that went away must not break the lab
+                log.exception("fault listener failed")
+
+    def set_migration_pace(self, page_delay: float, batch_pages: int | None) -> None:
+        """Pause ``page_delay`` seconds after each batch of ``batch_pages`` memory pages
+        (``None``: the migration service's own batch size), on every host, for migrations
+        running now (the pause) and started later (both)."""
+        from ldtui.net.migrate import BATCH_PAGES
+        self.page_delay, self.batch_pages = page_delay, batch_pages
+
+        async def apply() -> None:
+            for ldmd in self.ldmds.values():
+                service = getattr(ldmd, "migration_service", None)
+                if service is not None:
+                    service.page_delay = page_delay
+                    service.batch_pages = BATCH_PAGES if batch_pages is None else batch_pages
+        if self.loop is not None:
+            self.call(apply(), timeout=5)
+
+    def slow_migrations(self) -> None:
+        self.set_migration_pace(*SLOW_PACE)
+
+    def full_speed_migrations(self) -> None:
+        self.set_migration_pace(*FULL_PACE)
+
+    @property
+    def slowed(self) -> bool:
+        return self.page_delay > 0
 
     def stop_host(self, name: str) -> None:
         """Stop one host as a clean shutdown would; its state stays for :meth:`start_host`."""

@@ -5,12 +5,21 @@ The engines decide (``core.migration``); this module only moves their frames bet
 ``ldmd``s and keeps time: every wait has a timeout, and the operator's ``ldm`` going away
 (a KILL closes its channel) cancels the migration, while a hang-up of its shell — the
 client keeps the channel open and stops printing — lets it go on (G-12).
+
+The data path (B-2) is a pipeline: while the event loop writes batch *n* to the SSH
+channel (and encrypts it), one worker thread reads batch *n+1* from the domain's memory
+and another compresses it; on the target a worker thread decompresses each batch and
+writes it straight into the domain's memory file while the loop decrypts the next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+
+import attrs
 import logging
+import time
 
 from ldtui.core.cmd_migrate import CancelMigrationRequest, MigrationRequest
 from ldtui.core.errors import LdmError
@@ -18,15 +27,25 @@ from ldtui.core.migration import (
     CodecError, LinkLost, SourceRun, TargetRun, Timeout, cancel_migration, connection_refused_lines, decode,
     encode, recover, target_report,
 )
-from ldtui.core.migration.events import Received
-from ldtui.core.migration.messages import PageBatch
+from ldtui.core.migration import codec
+from ldtui.core.migration.events import PagesRead, Received
+from ldtui.core.migration.precopy import DEFAULT_DOWNTIME_MS
+from ldtui.core.migration.source_run import BATCH_PAGES
+from ldtui.core.migration.messages import Go, PageBatch, PagesAck
 from ldtui.core.store import converter
-from ldtui.net.peer import KEEPALIVE, PEER_METHOD, REPORT_METHOD, PeerLink, PeerUnavailable, open_peer_link
+from ldtui.net.peer import (
+    KEEPALIVE, PEER_METHOD, REPORT_METHOD, PeerLink, PeerUnavailable, has_crypto_units, open_peer_link,
+)
 
 log = logging.getLogger("ldtui.net.migrate")
 
 WAIT_TIMEOUT = 30.0
 """The longest a manager waits for its peer's next message before giving up (S-4)."""
+ACK_EVERY = 4
+"""The target acknowledges every this many page batches it has written (``PagesAck``)."""
+WINDOW = 16
+"""Page batches the source may have sent and not seen acknowledged: 32 MiB of pages at most,
+enough to keep the link busy while the target writes, small enough that no backlog builds."""
 
 
 def failure_lines(name: str, lines, *, dry_run: bool) -> list[str]:
@@ -39,7 +58,7 @@ class MigrationService:
     and demos); ``batch_pages`` sizes the batches."""
 
     def __init__(self, ldmd, *, wait_timeout: float = WAIT_TIMEOUT, keepalive: tuple[float, int] = KEEPALIVE,
-                 page_delay: float = 0.0, batch_pages: int = 128) -> None:
+                 page_delay: float = 0.0, batch_pages: int = BATCH_PAGES) -> None:
         self.ldmd = ldmd
         self.wait_timeout = wait_timeout
         self.keepalive = keepalive
@@ -48,6 +67,10 @@ class MigrationService:
         self.tasks: dict[str, asyncio.Task] = {}
         """Running outgoing migrations by domain name (they outlive a hung-up ``ldm``)."""
         self.incoming_runs: set[TargetRun] = set()
+        self.on_go_sent: list = []
+        """Callables ``(domain_name, target_host)`` run right after GO is written to the peer
+        link (a console's "cut the link at the next handoff" rehearsal hooks in here). A
+        coroutine function is awaited; an exception is logged and changes nothing."""
 
     async def close(self) -> None:
         """End every migration as a lost link would, while the manager is still open."""
@@ -80,15 +103,10 @@ class MigrationService:
 
     async def _migrate(self, req: MigrationRequest, user: str, password: str | None, io) -> int:
         name = req.source
-        if req.live:
-            # Pre-copy (B-1) is not built yet: say so rather than quietly suspend-and-copy.
-            await io.error("\n".join(failure_lines(name, ["Live migration (--live) is not available on this "
-                                                          "manager; migrate without --live"],
-                                                   dry_run=req.dry_run)) + "\n")
-            return 1
         try:
             run = SourceRun(self.manager, name, target_host=req.host, target_name=req.new_name, user=req.user,
-                            dry_run=req.dry_run, batch_pages=self.batch_pages)
+                            dry_run=req.dry_run, batch_pages=self.batch_pages, live=req.live,
+                            downtime_limit_ms=req.downtime_ms or DEFAULT_DOWNTIME_MS)
         except LdmError as e:
             await io.error("\n".join(failure_lines(name, [e.text()], dry_run=req.dry_run)) + "\n")
             return 1
@@ -123,9 +141,11 @@ class MigrationService:
 
     async def _drive(self, run: SourceRun, req: MigrationRequest, password: str) -> list[str]:
         """Run one outgoing migration to its end; returns the lines to print (none: success)."""
+        t0 = time.monotonic()
         try:
             link = await open_peer_link(req.host, self.ldmd.peers, req.user, password,
-                                        known_hosts=self.ldmd.peer_known_hosts, keepalive=self.keepalive)
+                                        known_hosts=self.ldmd.peer_known_hosts, keepalive=self.keepalive,
+                                        crypto_units=has_crypto_units(self.manager))
         except PeerUnavailable as e:
             log.info("migration of %s to %s: %s", req.source, req.host, e.message)
             if e.code == "permission-denied":
@@ -135,10 +155,12 @@ class MigrationService:
             lines = list(connection_refused_lines(req.host))
             run.abandon((e.message,))
             return lines
+        log.info("migration of %s to %s: %s, cipher %s, peer link up in %.3fs", req.source, req.host,
+                 "live" if req.live else "warm", link.conn.get_extra_info("send_cipher"), time.monotonic() - t0)
         outbox: asyncio.Queue = asyncio.Queue()
         run.deliver = lambda messages: [outbox.put_nowait(m) for m in messages]
         try:
-            await self._exchange(run, link, outbox)
+            await self._exchange(run, link, outbox, _Pacer(req.bandwidth), CompressionPolicy(cap=req.bandwidth))
         except asyncio.CancelledError:
             if not run.finished:
                 run.feed(LinkLost("The manager is stopping"))
@@ -148,65 +170,159 @@ class MigrationService:
             await link.finish(timeout=2.0)
             await link.close()
         outcome = run.outcome
+        job = run.jobs.get(run.mig_id)
+        if job is not None:
+            log.info("migration of %s to %s %s in %.2fs: %d bytes of memory, %d on the wire, %d rounds, "
+                     "downtime %.1f ms (expected %.1f), %d zero pages not sent", req.source, req.host,
+                     outcome.status, time.monotonic() - t0, job.bytes_sent, job.bytes_on_wire, job.iteration + 1,
+                     job.downtime_ms, job.expected_downtime_ms, job.zero_pages)
         if outcome.succeeded:
             return []
         if outcome.status == "refused":
             return list(outcome.lines)
         return failure_lines(req.source, outcome.lines, dry_run=req.dry_run)
 
-    async def _exchange(self, run: SourceRun, link: PeerLink, outbox: asyncio.Queue) -> None:
+    async def _exchange(self, run: SourceRun, link: PeerLink, outbox: asyncio.Queue, pacer: "_Pacer",
+                        policy: "CompressionPolicy") -> None:
         for m in run.start():
             outbox.put_nowait(m)
-        while True:
-            if not await self._flush(run, link, outbox) or run.finished:
-                return
-            if run.wants_pages:
-                frame = link.poll()  # an Abort may overtake our pages
-                if frame is None and link.closed:
-                    self._feed(run, outbox, LinkLost(f"Lost connection with {run.engine.target_host}"))
-                    continue
-                if frame is None:
-                    for m in run.pump():
-                        outbox.put_nowait(m)
+        reading: asyncio.Future | None = None
+        flow = _Flow()
+        try:
+            while True:
+                if not await self._flush(run, link, outbox, pacer, policy, flow) or run.finished:
+                    return
+                if reading is not None:
+                    # The next batch was read while the previous one went out.
+                    event = await reading
+                    reading = None
+                    frame = link.poll()  # an Abort may overtake our pages
+                    if frame is not None:
+                        self._receive_frame(run, outbox, frame, flow)
+                    if run.ends_precopy_round(event) and not run.finished:
+                        # Let the target write everything first: what is left is then
+                        # measured now, and what follows the suspend never queues.
+                        if not await self._drain(run, link, outbox, flow):
+                            if not run.finished:  # flush what came up, then wait again
+                                reading = asyncio.get_running_loop().create_future()
+                                reading.set_result(event)
+                            continue
+                        event = run.refresh_round_end(event)
+                    self._feed(run, outbox, event)
+                    if flow.open:
+                        reading = self._read_ahead(run, policy)
                     if self.page_delay:
                         await asyncio.sleep(self.page_delay)
                     continue
-            else:
-                try:
-                    frame = await link.recv(self.wait_timeout)
-                except TimeoutError:
-                    self._feed(run, outbox, Timeout())
-                    continue
-                if frame is None:
-                    self._feed(run, outbox, LinkLost(f"Lost connection with {run.engine.target_host}"))
-                    continue
+                if run.wants_pages and flow.open:
+                    frame = link.poll()
+                    if frame is None and link.closed:
+                        self._feed(run, outbox, LinkLost(f"Lost connection with {run.engine.target_host}"))
+                        continue
+                    if frame is None:
+                        reading = self._read_ahead(run, policy)
+                        continue
+                else:
+                    # Waiting for the target: its answer, or (window full) its acknowledgement.
+                    try:
+                        frame = await link.recv(self.wait_timeout)
+                    except TimeoutError:
+                        self._feed(run, outbox, Timeout())
+                        continue
+                    if frame is None:
+                        self._feed(run, outbox, LinkLost(f"Lost connection with {run.engine.target_host}"))
+                        continue
+                self._receive_frame(run, outbox, frame, flow)
+        finally:
+            if reading is not None:
+                await asyncio.gather(reading, return_exceptions=True)
+
+    async def _drain(self, run: SourceRun, link: PeerLink, outbox: asyncio.Queue, flow: "_Flow") -> bool:
+        """Wait until every page batch sent is acknowledged; False if the migration ended
+        meanwhile (a cancel, an abort, a lost link: the caller flushes what that produced)."""
+        deadline = time.monotonic() + self.wait_timeout
+        while not flow.drained:
+            if run.finished or not outbox.empty():
+                return False
             try:
-                msg = decode(frame)
-            except CodecError as e:
-                self._feed(run, outbox, LinkLost(f"Garbled message from {run.engine.target_host}: {e}"))
+                frame = await link.recv(0.05)
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    self._feed(run, outbox, Timeout())
+                    return False
                 continue
-            self._feed(run, outbox, Received(msg))
+            if frame is None:
+                self._feed(run, outbox, LinkLost(f"Lost connection with {run.engine.target_host}"))
+                return False
+            self._receive_frame(run, outbox, frame, flow)
+        return not run.finished
+
+    @staticmethod
+    def _read_ahead(run: SourceRun, policy: "CompressionPolicy") -> asyncio.Future | None:
+        """Read — and pack for the wire — the next batch in a worker thread."""
+        if not run.wants_pages:
+            return None
+
+        def read_and_pack():
+            event = run.read_next()
+            if isinstance(event, PagesRead) and event.numbers:
+                event = policy.pack(event)
+            return event
+        return asyncio.ensure_future(asyncio.to_thread(read_and_pack))
+
+    def _receive_frame(self, run, outbox, frame: bytes, flow: "_Flow") -> None:
+        try:
+            msg = decode(frame)
+        except CodecError as e:
+            self._feed(run, outbox, LinkLost(f"Garbled message from {run.engine.target_host}: {e}"))
+            return
+        if isinstance(msg, PagesAck):
+            flow.acked = max(flow.acked, msg.batches)  # the transport's own: no news for the engine
+            return
+        self._feed(run, outbox, Received(msg))
 
     @staticmethod
     def _feed(run, outbox, event) -> None:
         for m in run.feed(event):
             outbox.put_nowait(m)
 
-    async def _flush(self, run, link: PeerLink, outbox: asyncio.Queue) -> bool:
+    async def _flush(self, run, link: PeerLink, outbox: asyncio.Queue, pacer: "_Pacer",
+                     policy: "CompressionPolicy", flow: "_Flow") -> bool:
         """Send what the engine produced; False (after telling the engine) if the link broke."""
         while not outbox.empty():
             msg = outbox.get_nowait()
             try:
-                frame = await asyncio.to_thread(encode, msg) if isinstance(msg, PageBatch) else encode(msg)
+                if isinstance(msg, PageBatch) and msg.packed is None:
+                    frame = await asyncio.to_thread(encode, msg)
+                else:
+                    frame = encode(msg)
+                await pacer.wait(len(frame))
+                sent_at = time.monotonic()
                 await asyncio.wait_for(link.send(frame), self.wait_timeout)
+                if isinstance(msg, PageBatch):
+                    policy.link_sent(len(frame), time.monotonic() - sent_at)
+                    flow.sent += 1
+                run.jobs.update(run.mig_id, wire=len(frame))
             except (OSError, TimeoutError, ConnectionError, Exception) as e:
+                log.warning("migration of %s: sending %s failed: %r", run.name, type(msg).__name__, e)
                 if run.finished:
                     return False
                 self._feed(run, outbox, LinkLost(f"Lost connection with {run.engine.target_host}: {e}"))
                 while not outbox.empty():  # nothing more can reach the target
                     outbox.get_nowait()
                 return False
+            if isinstance(msg, Go):
+                await self._go_sent(run)
         return True
+
+    async def _go_sent(self, run: SourceRun) -> None:
+        for hook in list(self.on_go_sent):
+            try:
+                result = hook(run.name, run.engine.target_host)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("on_go_sent hook failed")
 
     # -- the target side -------------------------------------------------------------------
     async def incoming(self, params: dict, ctx) -> dict:
@@ -221,6 +337,7 @@ class MigrationService:
             self.incoming_runs.discard(run)
 
     async def _receive(self, run: TargetRun, ctx) -> dict:
+        batches = 0
         while not run.finished:
             try:
                 frame = await _recv(ctx, self.wait_timeout)
@@ -231,12 +348,28 @@ class MigrationService:
                 run.feed(LinkLost())
                 break
             try:
-                msg = decode(frame)
+                # Pages are decompressed and written in a worker thread; the loop meanwhile
+                # reads (and decrypts) what follows.
+                if len(frame) > _INLINE_FRAME:
+                    msg, out = await asyncio.to_thread(_decode_and_receive, run, frame)
+                else:
+                    msg, out = _decode_and_receive(run, frame)
             except CodecError as e:
                 log.warning("migration from %s: %s", ctx.peer, e)
                 run.feed(LinkLost(f"Garbled message from the source: {e}"))
                 break
-            out = run.receive(msg)
+            if run.mig_id:
+                run.jobs.update(run.mig_id, wire=len(frame))
+            if isinstance(msg, PageBatch) and not run.finished:
+                batches += 1
+                # Every few batches, and whenever it has caught up with the link (the source
+                # may be waiting for that before it suspends the domain).
+                if ctx.binary.empty():
+                    if run.offer_live and not run.engine.image_seen:
+                        await asyncio.to_thread(run.flush_precopy)
+                    out = [PagesAck(batches=batches), *out]
+                elif batches % ACK_EVERY == 0:
+                    out = [PagesAck(batches=batches), *out]
             if not await _send_all(ctx, out) and not run.finished:
                 run.feed(LinkLost())
         status = run.outcome.status if run.outcome else "failed"
@@ -247,6 +380,105 @@ class MigrationService:
         from ldtui.core.model import READ
         self.manager.authorize(ctx.user, READ)
         return converter.unstructure(target_report(self.manager, str(params.get("name", ""))))
+
+
+_INLINE_FRAME = 64 << 10
+"""Frames up to this size (every message but page batches) are handled on the loop itself."""
+
+
+def _decode_and_receive(run: TargetRun, frame: bytes):
+    msg = decode(frame)
+    return msg, run.receive(msg)
+
+
+class CompressionPolicy:
+    """Whether to compress the next batch: only when it makes the transfer faster (B-2).
+
+    Compressing a batch spends ``in / compressor speed`` seconds of CPU to save
+    ``(in - out) / link rate`` seconds of link. So it pays when the *saving rate* — bytes
+    saved per second of compressing, ``(1 - ratio) × compressor speed`` — beats the link
+    rate. Both are measured as the migration goes: the link from the time each frame takes
+    to leave (never above a ``-b`` cap), the compressor on every ``PROBE_EVERY``-th batch (1 in 32),
+    which is always compressed. Measured here (docs/PERFORMANCE.md): text-like pages save
+    ~0.18 GB/s at zstd level 1 while a loopback channel carries ~0.6 GB/s, and random
+    pages save nothing — so on loopback most batches go as they are; behind a 1 Gbit/s
+    link or a ``-b 100M`` cap text-like batches go compressed.
+    """
+
+    PROBE_EVERY = 32
+    _ALPHA = 0.3
+
+    def __init__(self, *, cap: int | None = None) -> None:
+        self.cap = cap
+        """The ``-b`` bandwidth cap: the link is never faster than that."""
+        self.batches = 0
+        self.compressed = 0
+        self.saving_rate = 0.0
+        """Bytes saved per second of compressing, over recent probes."""
+        self.link_rate = 0.0
+        """Wire bytes a second of recent frames (0 until measured)."""
+
+    def _mix(self, old: float, new: float) -> float:
+        return new if not old else old + self._ALPHA * (new - old)
+
+    def should_compress(self) -> bool:
+        if self.batches % self.PROBE_EVERY == 1 or not self.link_rate or not self.saving_rate:
+            return True
+        return self.saving_rate > self.link_rate
+
+    def pack(self, event: PagesRead) -> PagesRead:
+        """Runs in a worker thread: the batch's payload, compressed or not."""
+        self.batches += 1
+        compress = self.should_compress()
+        start = time.perf_counter()
+        packed, compressed = codec.pack_pages(event.data, compress=compress)
+        if compressed:
+            self.compressed += 1
+            seconds = max(time.perf_counter() - start, 1e-6)
+            self.saving_rate = self._mix(self.saving_rate, max(len(event.data) - len(packed), 0) / seconds)
+            if len(packed) >= len(event.data):
+                packed, compressed = codec.pack_pages(event.data, compress=False)  # nothing gained
+        return attrs.evolve(event, packed=packed, compressed=compressed)
+
+    def link_sent(self, nbytes: int, seconds: float) -> None:
+        if nbytes >= 64 << 10 and seconds > 0:
+            rate = nbytes / seconds
+            self.link_rate = self._mix(self.link_rate, min(rate, self.cap) if self.cap else rate)
+
+
+class _Flow:
+    """Page batches sent and acknowledged on one peer link (``PagesAck``)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.acked = 0
+
+    @property
+    def open(self) -> bool:
+        return self.sent - self.acked < WINDOW
+
+    @property
+    def drained(self) -> bool:
+        """Every batch sent is written on the target: what goes next does not queue."""
+        return self.sent <= self.acked
+
+
+class _Pacer:
+    """The optional bandwidth cap (``-b RATE``): frames leave no faster than ``rate`` bytes
+    a second on average, measured on the wire (after compression)."""
+
+    def __init__(self, rate: int | None) -> None:
+        self.rate = rate
+        self._next = 0.0
+
+    async def wait(self, nbytes: int) -> None:
+        if not self.rate:
+            return
+        now = time.monotonic()
+        start = max(self._next, now)
+        self._next = start + nbytes / self.rate
+        if start > now:
+            await asyncio.sleep(start - now)
 
 
 async def _recv(ctx, timeout: float) -> bytes | None:

@@ -26,6 +26,7 @@ from ldtui.core.store import converter
 from ldtui.net import rpc
 from ldtui.net.channelio import ChannelIO, CollectedChannelIO, ExecChannelIO
 from ldtui.net.keys import load_or_create_host_key
+from ldtui.net.peer import CHANNEL_MAX_PACKET, CHANNEL_WINDOW
 from ldtui.net.ratelimit import LoginThrottle
 
 RPC_SUBSYSTEM = "ldtui-rpc"
@@ -129,7 +130,9 @@ class Ldmd:
             lambda: _Session(self), host, port, server_host_keys=[self.host_key],
             process_factory=self._process, encoding=None, allow_scp=False,
             keepalive_interval=self.keepalive[0], keepalive_count_max=self.keepalive[1],
-            login_timeout=60, agent_forwarding=False, x11_forwarding=False)
+            login_timeout=60, agent_forwarding=False, x11_forwarding=False,
+            # Receive window and packet size measured for the migration data path (net.peer).
+            window=CHANNEL_WINDOW, max_pktsize=CHANNEL_MAX_PACKET)
         self.port = self._server.sockets[0].getsockname()[1]
         self._tick_task = asyncio.create_task(self._ticker(), name=f"tick-{self.hostname}")
         self.log.info("ldmd %s listening on %s:%d", self.hostname, host, self.port)
@@ -365,8 +368,8 @@ async def _mirror(src: asyncio.Event, dst: asyncio.Event) -> None:
 def _read_first_line(path: str) -> str:
     """``ssh host ldm migrate -p FILE``: the first line of a file on this host, as 1.3's ``ldm``
     (which runs on the control domain) reads it. The ``ldm`` client reads ``-p`` locally instead."""
+    from ldtui.net.secretfile import PasswordFileError, read_password_file
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.readline().rstrip("\r\n")
-    except OSError as e:
-        raise LdmError("bad-password-file", f"Unable to read password file {path}: {e.strerror}") from None
+        return read_password_file(path)
+    except PasswordFileError as e:
+        raise LdmError(e.code, e.message) from None

@@ -28,7 +28,7 @@ def palette_commands(app: "LdtuiApp") -> Iterator[Command]:
             view, row = chosen
             where = f"{row.name} on {view.hostname}"
             role = row.flags[5:6]
-            if role not in ("s", "t", "e") and view.state == "connected" and not view.stale:
+            if role not in ("s", "t", "e") and row.flags[3:4] != "c" and view.state == "connected" and not view.stale:
                 yield f"Migrate {where}…", main.action_migrate, "open the migrate form (m)"
             if role == "s":
                 yield f"Cancel migration of {where}", main.action_cancel_migration, "cancel-operation migration (c)"
@@ -53,19 +53,38 @@ def palette_commands(app: "LdtuiApp") -> Iterator[Command]:
             label = theme.removeprefix("ldtui-").replace("-", " ")
             yield f"Theme: {label}", partial(setattr, app, "theme", theme), "remembered in settings.toml"
     if app.rehearsal is not None:
-        names = [v.hostname for v in app.fleet.hosts.values()]
-        for a, b in combinations(names, 2):
-            yield f"Cut link between {a} and {b} now", partial(app.rehearse, "cut_link", a, b), "rehearsal"
-            if getattr(app.rehearsal, "can_cut_at_handoff", True):
-                yield (f"Cut link between {a} and {b} at next handoff",
-                       partial(app.rehearse, "cut_link_at_handoff", a, b), "rehearsal (G-13)")
-        for view in app.fleet.hosts.values():
-            if view.state == "connected" and not view.stale:
-                yield f"Stop host {view.hostname}", partial(app.rehearse, "stop_host", view.name), "rehearsal"
-            else:
-                yield f"Restart host {view.hostname}", partial(app.rehearse, "start_host", view.name), "rehearsal"
+        yield from rehearsal_commands(app)
     yield "Help", app.action_help, "every key (?)"
     yield "Quit", app.action_quit, "ctrl+q"
+
+
+def rehearsal_commands(app: "LdtuiApp") -> Iterator[Command]:
+    """Fault controls of the embedded lab, so an operator can rehearse G-12/G-13."""
+    lab = app.rehearsal
+    names = [v.hostname for v in app.fleet.hosts.values()]
+    handoff = getattr(lab, "can_cut_at_handoff", False)
+    for a, b in combinations(names, 2):
+        yield f"Cut link between {a} and {b} now", partial(app.rehearse, "cut_link", a, b), "rehearsal"
+        if handoff:
+            yield (f"Cut link between {a} and {b} at next handoff",
+                   partial(app.rehearse, "cut_link_at_handoff", a, b),
+                   "rehearsal: right after GO, the source is left in e (G-13)")
+            if hasattr(lab, "lose_confirmation_at_handoff"):
+                yield (f"Lose the confirmation between {a} and {b} at next handoff",
+                       partial(app.rehearse, "lose_confirmation_at_handoff", a, b),
+                       "rehearsal: the target runs the domain, the source is left in e (G-13)")
+    if hasattr(lab, "slow_migrations"):
+        if getattr(lab, "slowed", False):
+            yield ("Migrations at full speed (rehearsal)", partial(app.rehearse, "full_speed_migrations"),
+                   "rehearsal: undo the slow-down")
+        else:
+            yield ("Slow migrations down (rehearsal)", partial(app.rehearse, "slow_migrations"),
+                   "rehearsal: about 640 KiB/s, time to watch and cancel")
+    for view in app.fleet.hosts.values():
+        if view.state == "connected" and not view.stale:
+            yield f"Stop host {view.hostname}", partial(app.rehearse, "stop_host", view.name), "rehearsal"
+        else:
+            yield f"Restart host {view.hostname}", partial(app.rehearse, "start_host", view.name), "rehearsal"
 
 
 class LdtuiCommands(Provider):

@@ -63,10 +63,14 @@ class Flows:
             self.notify(f"{row.name} on {view.hostname} is already part of a migration.",  # type: ignore
                         severity="warning")
             return
+        if row.flags[3:4] == "c":
+            self.notify(f"{row.name} is the control domain of {view.hostname}; it cannot be migrated.",  # type: ignore
+                        severity="warning")
+            return
         app = self.ldtui
         targets = [v.hostname for v in app.fleet.connected() if v.name != view.name]
         form = MigrateForm(view.hostname, row.name, targets, user=app.user_for(view.name),
-                           live_supported=app.live_supported)
+                           live_supported=app.live_supported, lab_passwords=app.lab_passwords)
 
         def submitted(request: MigrateRequest | None) -> None:
             if request is not None:
@@ -81,6 +85,19 @@ class Flows:
         if chosen is None:
             return
         view, row = chosen
+        if row.flags[5:6] == "-" and not view.stale and view.state == "connected":
+            # The table may be up to a poll behind a migration started a moment ago: ask the
+            # host before saying "not migrating".
+            async def fresh() -> None:
+                await self.ldtui.query_host(view.hostname)
+                again = view.domain(row.name)
+                if again is not None:
+                    self._cancel(view, again)
+            self.ldtui.run_worker(fresh(), group="commands", exit_on_error=False, name=f"look at {row.name}")
+            return
+        self._cancel(view, row)
+
+    def _cancel(self, view: HostView, row: DomainRow) -> None:
         app = self.ldtui
         role = row.flags[5:6]
         job = migration_of(view, row, app.fleet.jobs)
@@ -103,7 +120,8 @@ class Flows:
             return
         lines = [f"host:   {view.hostname}", f"domain: {row.name}"]
         if job:
-            lines.append(f"to:     {job.peer_host}" + (f" as {job.peer_domain}" if job.peer_domain else ""))
+            renamed = job.peer_domain and job.peer_domain != row.name
+            lines.append(f"to:     {job.peer_host}" + (f" as {job.peer_domain}" if renamed else ""))
         lines += ["", "The target domain is removed and the source domain resumes."]
 
         def answered(yes: bool | None) -> None:

@@ -39,9 +39,10 @@ class HelpScreen(ModalScreen[None]):
         Binding("question_mark", "close", "Close", show=False, id="help.toggle"),
     ]
 
-    def __init__(self, sections: list[tuple[str, list]]) -> None:
+    def __init__(self, sections: list[tuple[str, list]], *, rehearsal: bool = False) -> None:
         super().__init__()
         self.sections = [(name, _as_bindings(items)) for name, items in sections]
+        self.rehearsal = rehearsal
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=True, header_style="bold", expand=False, pad_edge=False)
@@ -56,7 +57,12 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("ldtui — keys"), classes="title")
             with VerticalScroll(classes="lines"):
                 yield Static(table, id="help-table")
-            yield Static(Text("ctrl+p opens the command palette with every action.", style="italic"))
+            note = "ctrl+p opens the command palette with every action."
+            if self.rehearsal:
+                note += ("\nEmbedded lab: the palette also rehearses failures — cut a link now or at the next"
+                         " handoff, lose the confirmation at the next handoff, slow migrations down, stop"
+                         " and restart a host.")
+            yield Static(Text(note, style="italic"))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -17,8 +17,8 @@ from textual.widgets import DataTable, Footer, Input, ProgressBar, RichLog, Stat
 
 from ldtui.core.snapshot import DomainRow, MigrationProgress
 from ldtui.screens.flows import Flows
-from ldtui.widgets.cells import (DOMAIN_COLUMNS, FLAG_LEGEND, HOST_COLUMNS, JOB_COLUMNS, Cell, domain_cells,
-                                 format_bytes, format_rate, downtime_text, eta_text, host_cells, job_cells,
+from ldtui.widgets.cells import (DOMAIN_COLUMNS, DOMAIN_WIDTHS, FLAG_LEGEND, HOST_COLUMNS, HOST_WIDTHS, JOB_COLUMNS,
+                                 JOB_WIDTHS, Cell, domain_cells, host_cells, job_cells, job_detail_lines,
                                  sort_value)
 from ldtui.widgets.fleet import Event, HostView, clock_text
 from ldtui.widgets.tables import KeyedTable
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 
 def _domain_order(cells: Mapping[str, Cell]) -> tuple:
+    # The host cell sorts by (position in the hosts panel, name): hosts in the order they
+    # were configured, primary first within each.
     return (sort_value(cells["host"]), sort_value(cells["name"]))
 
 
@@ -56,13 +58,16 @@ class MainScreen(Flows, Screen[None]):
         super().__init__()
         self.host_filter: str | None = None
         self.text_filter = ""
+        self._cells: dict[str, tuple[tuple, DomainRow, dict[str, Cell]]] = {}
+        self._shown: dict[str, Text] = {}
+        """Row key → ((host staleness, theme), the row as drawn, its cells)."""
 
     @property
     def ldtui(self) -> "LdtuiApp":
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        hosts = KeyedTable(HOST_COLUMNS, id="hosts")
+        hosts = KeyedTable(HOST_COLUMNS, id="hosts", widths=HOST_WIDTHS)
         hosts.border_title = "hosts"
         yield hosts
         yield Static("", id="scope")
@@ -70,10 +75,10 @@ class MainScreen(Flows, Screen[None]):
         with TabbedContent(id="main-tabs", initial="domains-tab"):
             with TabPane("Domains", id="domains-tab"):
                 yield Static(FLAG_LEGEND, id="legend")
-                yield KeyedTable(DOMAIN_COLUMNS, id="domains", default_order=_domain_order)
+                yield KeyedTable(DOMAIN_COLUMNS, id="domains", default_order=_domain_order, widths=DOMAIN_WIDTHS)
             with TabPane("Jobs", id="jobs-tab"):
                 with Vertical(id="jobs-pane"):
-                    yield KeyedTable(JOB_COLUMNS, id="jobs", default_order=_job_order)
+                    yield KeyedTable(JOB_COLUMNS, id="jobs", default_order=_job_order, widths=JOB_WIDTHS)
                     yield Static("", id="job-detail")
                     yield ProgressBar(total=100, show_eta=False, id="job-bar")
             with TabPane("Events", id="events-tab"):
@@ -118,12 +123,28 @@ class MainScreen(Flows, Screen[None]):
         self.query_one("#hosts", KeyedTable).sync(
             {name: host_cells(view, self.host_filter) for name, view in fleet.hosts.items()})
         rows = {}
+        cache: dict[str, tuple[tuple, DomainRow, dict[str, Cell]]] = {}
+        theme = self.app.theme
         for view in fleet.hosts.values():
             if self.host_filter and view.name != self.host_filter or view.snapshot is None:
                 continue
             for row in view.snapshot.domains:
-                if self._matches(view, row):
-                    rows[f"{view.hostname}/{row.name}"] = domain_cells(view, row)
+                if not self._matches(view, row):
+                    continue
+                key = f"{view.hostname}/{row.name}"
+                # A row equal to the one drawn last time keeps its cells: the table then
+                # skips it without comparing (5000 rows refresh in milliseconds).
+                tag = (view.stale_since, theme)
+                hit = self._cells.get(key)
+                if hit is None or hit[0] != tag:
+                    cells = domain_cells(view, row)
+                elif hit[1] is row or hit[1] == row:
+                    cells = hit[2]
+                else:
+                    cells = domain_cells(view, row, (hit[1], hit[2]))
+                cache[key] = (tag, row, cells)
+                rows[key] = cells
+        self._cells = cache
         self.domains_table.sync(rows)
         self._draw_jobs()
         self._draw_scope()
@@ -143,7 +164,7 @@ class MainScreen(Flows, Screen[None]):
         if table.sort_column:
             parts.append(f"sorted by {dict(DOMAIN_COLUMNS)[table.sort_column]}"
                          + (" descending" if table.sort_reverse else ""))
-        self.query_one("#scope", Static).update(Text(" · ".join(parts)))
+        self._show(self.query_one("#scope", Static), Text(" · ".join(parts)))
 
     def _job_rows(self) -> dict[str, tuple[str, MigrationProgress]]:
         fleet = self.ldtui.fleet
@@ -166,20 +187,25 @@ class MainScreen(Flows, Screen[None]):
         key = table.selected_key
         pair = self._job_rows().get(key) if key else None
         if pair is None:
-            detail.update(Text("no migrations yet — press m on a domain to start one", style="italic"))
-            bar.update(progress=0)
+            self._show(detail, Text("no migrations yet — press m on a domain to start one", style="italic"))
+            if bar.progress != 0:
+                bar.update(progress=0)
             return
         host, job = pair
-        lines = [
-            f"{job.domain}: phase {job.phase} {job.phase_name} · {job.state}"
-            + (f" · {job.reason}" if job.reason else ""),
-            f"sent {format_bytes(job.bytes_sent)} of {format_bytes(job.bytes_total)}, "
-            f"remaining {format_bytes(job.bytes_remaining)}, on the wire {format_bytes(job.bytes_on_wire)}",
-            f"rate {format_rate(job.rate)} · dirty rate {format_rate(job.dirty_rate)} · iteration {job.iteration}"
-            f" · ETA {eta_text(job) or '—'} · downtime {downtime_text(job) or '—'}",
-        ]
-        detail.update(Text("\n".join(lines)))
-        bar.update(progress=job.progress)
+        lines = job_detail_lines(job)
+        self._show(detail, Text("\n".join(lines)))
+        if bar.progress != job.progress:
+            bar.update(progress=job.progress)
+
+    def _show(self, widget: Static, text: Text) -> None:
+        """Update a fixed-height Static only when its text changes, and without a layout
+        pass: a layout re-renders the whole screen, which once a second per host would
+        cost the operator's keys their speed (bench/console_latency.py)."""
+        shown = self._shown.get(widget.id or "")
+        if shown is not None and shown.plain == text.plain and shown.style == text.style:
+            return
+        self._shown[widget.id or ""] = text
+        widget.update(text, layout=False)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "jobs":

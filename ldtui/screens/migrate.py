@@ -6,6 +6,8 @@ source host's link, exactly as an operator would type it there.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import attrs
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,7 +16,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
-LIVE_TOOLTIP = "live migration: not in this release"
+LIVE_TOOLTIP = "live migration: not offered by these hosts"
+LIVE_HELP = ("--live: copy memory while the domain keeps running, then suspend it only for what "
+             "is left (a short downtime); without it the domain is suspended for the whole copy")
 
 
 @attrs.frozen(kw_only=True)
@@ -68,8 +72,11 @@ class MigrateForm(ModalScreen["MigrateRequest | None"]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="migrate.cancel")]
 
     def __init__(self, source_host: str, domain: str, targets: list[str], *, user: str,
-                 live_supported: bool = False) -> None:
+                 live_supported: bool = False, lab_passwords: Mapping[str, str] | None = None) -> None:
         super().__init__()
+        self.lab_passwords = dict(lab_passwords or {})
+        """Passwords the console holds for lab hosts: filled in, and the form says so."""
+        self._filled = ""
         self.source_host = source_host
         self.domain = domain
         self.targets = targets
@@ -85,15 +92,17 @@ class MigrateForm(ModalScreen["MigrateRequest | None"]):
             yield Input(placeholder="or type USER@HOST[:PORT]", id="typed-target")
             yield Static("User on the target", classes="field-label")
             yield Input(value=self.default_user, id="user")
-            yield Static("Target password", classes="field-label")
-            yield Input(password=True, placeholder="Target Password", id="password")
+            first = self.targets[0] if len(self.targets) == 1 else ""
+            self._filled = self.lab_passwords.get(first, "")
+            yield Static("Target password" + (" (lab password filled in)" if self.lab_passwords else ""),
+                         classes="field-label", id="password-label")
+            yield Input(value=self._filled, password=True, placeholder="Target Password", id="password")
             yield Static("New name on the target (optional)", classes="field-label")
             yield Input(placeholder=self.domain, id="new-name")
             with Horizontal(classes="row"):
                 yield Checkbox("Dry run (-n): check only", id="dry-run")
-                live = Checkbox("Live", id="live", disabled=not self.live_supported)
-                if not self.live_supported:
-                    live.tooltip = LIVE_TOOLTIP
+                live = Checkbox("Live (--live): copy while it runs", id="live", disabled=not self.live_supported)
+                live.tooltip = LIVE_HELP if self.live_supported else LIVE_TOOLTIP
                 yield live
             yield Static("", id="form-error", classes="failure")
             with Horizontal(classes="buttons"):
@@ -101,8 +110,34 @@ class MigrateForm(ModalScreen["MigrateRequest | None"]):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        first = "#password" if len(self.targets) == 1 else "#target"
+        if len(self.targets) != 1:
+            first = "#target"
+        else:
+            first = "#go" if self._filled else "#password"
         self.query_one(first).focus()
+
+    def _fill_password(self, host: str) -> None:
+        """Fill in the lab password of ``host`` unless the operator typed one of their own."""
+        box = self.query_one("#password", Input)
+        if box.value and box.value != self._filled:
+            return
+        self._filled = self.lab_passwords.get(host, "")
+        box.value = self._filled
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "target" and event.value is not Select.NULL:
+            self._fill_password(str(event.value))
+            if self._filled and self.query_one("#password", Input).value == self._filled:
+                self.query_one("#go").focus()     # nothing left to type: enter migrates
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "typed-target" and self.lab_passwords:
+            try:
+                _, host, _ = split_typed_target(event.value)
+            except ValueError:
+                return
+            if host in self.lab_passwords:
+                self._fill_password(host)
 
     def request(self) -> MigrateRequest | None:
         """The form's values, or ``None`` with the reason shown in the form."""

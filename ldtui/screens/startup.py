@@ -50,12 +50,15 @@ def open_lab(lab_file: Path | None, state_dir: Path):
     endpoints = lab.start()
     sources = {}
     users = {}
+    passwords = {}
     for ep in endpoints:
         sources[ep.hostname] = HostLink(ep.host, ep.port, ep.user, password=ep.password,
                                         known_hosts=ep.known_hosts_path or None,
                                         label=ep.hostname)
         users[ep.hostname] = ep.user
-    return OpenedHosts(sources=sources, users=users, rehearsal=LabRehearsal(lab), close=lab.stop)
+        passwords[ep.hostname] = ep.password
+    return OpenedHosts(sources=sources, users=users, passwords=passwords, rehearsal=LabRehearsal(lab),
+                       close=lab.stop)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -110,32 +110,68 @@ DOMAIN_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def domain_cells(view: HostView, row: DomainRow) -> dict[str, Cell]:
-    """One domain row; a stale host's rows are dimmed and say since when (SPEC T-2)."""
-    dim = "dim" if view.stale else ""
+def _flag(i: int) -> Any:
+    def build(row: DomainRow, dim: str) -> Cell:
+        letter = (row.flags + "------")[i - 1]
+        style = MIGRATION_STYLE[letter] if i == 6 and letter in MIGRATION_STYLE else dim
+        return Cell(letter, style)
+    return build
+
+
+_DOMAIN_CELL = {
+    "name": (("name",), lambda row, dim: Cell(row.name, dim, sort=(row.name != "primary", row.name))),
+    "state": (("state",), lambda row, dim: Cell(row.state, dim)),
+    **{f"f{i}": (("flags",), _flag(i)) for i in range(1, 7)},
+    "cons": (("cons",), lambda row, dim: Cell(row.cons, dim)),
+    "vcpu": (("vcpus",), lambda row, dim: Cell(str(row.vcpus), dim, sort=row.vcpus, justify="right")),
+    "memory": (("memory",), lambda row, dim: Cell(format_size(row.memory) if row.memory else "", dim,
+                                                  sort=row.memory, justify="right")),
+    "util": (("util",), lambda row, dim: Cell(f"{row.util:.1f}%" if row.util is not None else "", dim,
+                                              sort=row.util or 0.0, justify="right")),
+    "uptime": (("uptime",), lambda row, dim: Cell(format_uptime(row.uptime) if row.uptime is not None else "",
+                                                  dim, sort=row.uptime or 0)),
+    "progress": (("migration",), lambda row, dim: Cell(progress_text(row.migration), dim,
+                                                       sort=row.migration.progress if row.migration else -1)),
+}
+"""Column → (the DomainRow fields it shows, how to draw it)."""
+
+
+def _host_cell(view: HostView, dim: str) -> Cell:
     host = view.hostname
     if view.stale_since is not None:
         host = f"{host} · stale since {clock_text(view.stale_since)}"
-    cells = {
-        "host": Cell(host, dim, sort=view.hostname),
-        "name": Cell(row.name, dim, sort=(row.name != "primary", row.name)),
-        "state": Cell(row.state, dim),
-    }
-    flags = (row.flags + "------")[:6]
-    for i, letter in enumerate(flags, start=1):
-        style = dim
-        if i == 6 and letter in MIGRATION_STYLE:
-            style = MIGRATION_STYLE[letter]
-        cells[f"f{i}"] = Cell(letter, style)
-    active = row.util is not None
-    cells["cons"] = Cell(row.cons, dim)
-    cells["vcpu"] = Cell(str(row.vcpus), dim, sort=row.vcpus, justify="right")
-    cells["memory"] = Cell(format_size(row.memory) if row.memory else "", dim, sort=row.memory, justify="right")
-    cells["util"] = Cell(f"{row.util:.1f}%" if active else "", dim, sort=row.util or 0.0, justify="right")
-    cells["uptime"] = Cell(format_uptime(row.uptime) if row.uptime is not None else "", dim, sort=row.uptime or 0)
-    job = row.migration
-    cells["progress"] = Cell(progress_text(job), dim, sort=job.progress if job else -1)
+    return Cell(host, dim, sort=(view.position, view.hostname))
+
+
+def domain_cells(view: HostView, row: DomainRow,
+                 previous: tuple[DomainRow, dict[str, Cell]] | None = None) -> dict[str, Cell]:
+    """One domain row; a stale host's rows are dimmed and say since when (SPEC T-2).
+
+    ``previous`` (the row as last drawn, for the same host state, and its cells) lets
+    cells whose fields did not change be reused as they are, so redrawing thousands of
+    rows where only UTIL and UPTIME move builds only those cells.
+    """
+    dim = "dim" if view.stale else ""
+    if previous is None:
+        cells = {"host": _host_cell(view, dim)}
+        cells.update((column, build(row, dim)) for column, (_, build) in _DOMAIN_CELL.items())
+        return cells
+    old_row, old_cells = previous
+    cells = {"host": old_cells["host"]}
+    changed = {f for f in ("name", "state", "flags", "cons", "vcpus", "memory", "util", "uptime", "migration")
+               if getattr(row, f) != getattr(old_row, f)}
+    for column, (fields, build) in _DOMAIN_CELL.items():
+        old = old_cells[column]
+        if changed.isdisjoint(fields):
+            cells[column] = old
+            continue
+        new = build(row, dim)
+        same = new.plain == old.plain and sort_value(new) == sort_value(old) and new.style == old.style
+        cells[column] = old if same else new
     return cells
+
+
+DOMAIN_WIDTHS = {"util": 6, "uptime": 12, "progress": 26}
 
 
 HOST_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -175,6 +211,8 @@ def host_cells(view: HostView, selected_filter: str | None) -> dict[str, Cell]:
     }
 
 
+HOST_WIDTHS = {"strands": 12, "memory": 13, "maus": 9}
+
 JOB_COLUMNS: tuple[tuple[str, str], ...] = (
     ("domain", "DOMAIN"),
     ("route", "FROM → TO"),
@@ -188,8 +226,30 @@ JOB_COLUMNS: tuple[tuple[str, str], ...] = (
     ("reason", "REASON"),
 )
 
+JOB_WIDTHS = {"state": 9, "phase": 10, "progress": 25, "bytes": 17, "rate": 10, "eta": 8, "downtime": 9}
+
 JOB_STATE_STYLE = {"running": "$accent", "completed": "$success", "failed": "bold $error",
                    "cancelled": "$warning", "error": "bold reverse $error"}
+
+
+def job_detail_lines(job: MigrationProgress) -> list[str]:
+    """The selected job under the jobs table: what ``virsh domjobinfo`` would say (B-4)."""
+    mode = "live (pre-copy)" if job.live else "suspend and copy"
+    head = f"{job.domain}: {mode} · phase {job.phase} {job.phase_name} · {job.state}"
+    if job.reason:
+        head += f" · {job.reason}"
+    data = (f"data: {format_bytes(job.bytes_sent)} sent of {format_bytes(job.bytes_total)}, "
+            f"{format_bytes(job.bytes_remaining)} remaining · {format_bytes(job.bytes_on_wire)} on the wire")
+    if job.zero_pages:
+        data += f" · {job.zero_pages} zero pages not sent"
+    speed = f"rate {format_rate(job.rate) if job.state == 'running' else '—'} · ETA {eta_text(job) or '—'}"
+    if job.live:
+        speed += (f" · iteration {job.iteration} · dirty rate {format_rate(job.dirty_rate)}"
+                  + (f" · guest throttled {job.throttle}%" if job.throttle else ""))
+    expected = f"~{job.expected_downtime_ms:.0f} ms" if job.expected_downtime_ms else "—"
+    actual = f"{job.downtime_ms:.0f} ms" if job.downtime_ms else "—"
+    speed += f" · downtime expected {expected}, actual {actual}"
+    return [head, data, speed]
 
 
 def job_route(host: str, job: MigrationProgress) -> str:

@@ -39,6 +39,8 @@ class HostView:
     """
 
     name: str
+    position: int = 0
+    """Where the host stands in the configured order (the hosts panel's order)."""
     state: str = "connecting"
     snapshot: HostSnapshot | None = None
     stale_since: float | None = None
@@ -78,7 +80,7 @@ class Fleet:
     def add(self, name: str) -> HostView:
         view = self.hosts.get(name)
         if view is None:
-            view = self.hosts[name] = HostView(name)
+            view = self.hosts[name] = HostView(name, position=len(self.hosts))
         return view
 
     def by_hostname(self, hostname: str) -> HostView | None:

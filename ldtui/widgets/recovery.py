@@ -87,7 +87,7 @@ def assess(source_host: str, domain: str, target_host: str, target_domain: str,
             explanation=(
                 f"{where} is {row.state} with flags {row.flags}: the migration completed.",
                 f"The copy of {domain} left on {source_host} is out of date and must go.",
-                f"The safe action destroys {domain} on {source_host} (stop -f, unbind, remove).",
+                f"The safe action destroys {domain} on {source_host} (ldm remove-domain {domain}).",
             ),
             action="destroy-source",
             action_label=f"Destroy {domain} on {source_host}",

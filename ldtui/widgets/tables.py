@@ -12,8 +12,13 @@ from typing import Any, Callable, Mapping
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from ldtui.widgets.cells import sort_value, themed
+
+
+def _width(cell: Any) -> int:
+    return cell.cell_len if isinstance(cell, Text) else len(str(cell))
 
 
 def _same(a: Any, b: Text) -> bool:
@@ -38,15 +43,19 @@ class KeyedTable(DataTable):
     ]
 
     def __init__(self, columns: tuple[tuple[str, str], ...], *,
-                 default_order: Callable[[Mapping[str, Any]], Any] | None = None, **kwargs: Any) -> None:
+                 default_order: Callable[[Mapping[str, Any]], Any] | None = None,
+                 widths: Mapping[str, int] | None = None, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.column_spec = columns
         self.sort_column: str | None = None
         self.sort_reverse = False
         self._default_order = default_order
         self._pending_key: str | None = None
+        self._last_rows: Mapping[str, Mapping[str, Text]] = {}
+        # Columns whose text changes all the time (progress, rates) get a fixed width: a
+        # column that changes width re-lays out the whole screen, and the columns jump.
         for key, label in columns:
-            self.add_column(label, key=key)
+            self.add_column(label, key=key, width=(widths or {}).get(key))
 
     # -- what is selected ----------------------------------------------------------------
 
@@ -75,29 +84,61 @@ class KeyedTable(DataTable):
     # -- feeding -------------------------------------------------------------------------
 
     def sync(self, rows: Mapping[str, Mapping[str, Text]]) -> None:
-        """Make the table show exactly ``rows``, touching only what changed."""
+        """Make the table show exactly ``rows``, touching only what changed.
+
+        A cell object the table already holds is taken as unchanged without looking at it
+        (callers reuse the cells of rows that did not change). Column widths are settled once
+        per sync: DataTable's own ``update_width`` re-measures a whole column for every cell
+        that got narrower, which costs seconds on a table of thousands of rows.
+        """
         selected = self.selected_key
         index_before = self.cursor_row
         variables = self.app.theme_variables if self.is_attached else {}
-        present = set(self.keys())
+        data = self._data
+        present = {key.value for key in data}
         column_keys = [key for key, _ in self.column_spec]
+        # The table's own key objects: dict lookups then match by identity, not __eq__.
+        held_keys = {key.value: key for key in self.columns}
+        pairs = [(column, held_keys[column]) for column in column_keys]
         changed_order = False
+        touched: set[str] = set()
+        changed_rows: set[str] = set()
+        added = False
         with self.app.batch_update():
             for gone in present - rows.keys():
                 self.remove_row(gone)
                 changed_order = True
+                touched.update(column_keys)       # it may have been the widest of its column
+            last = self._last_rows
             for key, cells in rows.items():
-                cells = {c: themed(cell, variables) for c, cell in cells.items()}
                 if key in present:
-                    for column in column_keys:
+                    if last.get(key) is cells:
+                        continue          # the very cells drawn last time: nothing to look at
+                    held = data[RowKey(key)]
+                    for column, held_key in pairs:
                         new = cells[column]
-                        if not _same(self.get_cell(key, column), new):
-                            self.update_cell(key, column, new, update_width=True)
-                            if column == self.sort_column:
-                                changed_order = True
+                        old = held[held_key]
+                        if old is new:
+                            continue
+                        new = themed(new, variables)
+                        if _same(old, new):
+                            continue
+                        held[held_key] = new
+                        touched.add(column)
+                        changed_rows.add(key)
+                        if column == self.sort_column:
+                            changed_order = True
                 else:
-                    self.add_row(*(cells[c] for c in column_keys), key=key)
-                    changed_order = True
+                    self.add_row(*(themed(cells[c], variables) for c in column_keys), key=key)
+                    changed_order = added = True
+            self._last_rows = dict(rows)
+            if touched:
+                resized = self._settle_widths(touched)
+                if resized or changed_order or added or len(changed_rows) * 4 > len(data):
+                    self._update_count += 1       # DataTable's own way: forget every render
+                else:
+                    self._forget_rows(changed_rows)
+                self.refresh()
             if changed_order:
                 self._apply_order()
             if selected is not None and selected in rows:
@@ -105,6 +146,34 @@ class KeyedTable(DataTable):
             elif self.row_count:
                 # The selected row went away: stay at the same height in the table.
                 self.move_cursor(row=min(index_before, self.row_count - 1), animate=False)
+
+    def _settle_widths(self, columns: set[str]) -> bool:
+        """Fit each touched column to its widest cell (all our cells are one-line Text)."""
+        resized = False
+        for column_key in columns:
+            column = self.columns.get(ColumnKey(column_key))
+            if column is None or not column.auto_width:
+                continue
+            widest = max((_width(row[column_key]) for row in self._data.values()), default=0)
+            width = max(widest, _width(column.label))
+            if width != column.content_width:
+                column.content_width = width
+                resized = True
+        if resized:
+            self._require_update_dimensions = True
+        return resized
+
+    def _forget_rows(self, keys: set[str]) -> None:
+        """Drop the cached renders of these rows only. DataTable itself forgets every row's
+        render on any cell change, and repainting every visible row once a second (UTIL,
+        UPTIME, PROGRESS) is what made keys slow while a migration ran."""
+        indices = {self._row_locations.get(RowKey(k)) for k in keys}
+        for cache in (self._row_render_cache, self._cell_render_cache):
+            for cache_key in [k for k in cache.keys() if k[0] in keys]:
+                cache.discard(cache_key)
+        for cache_key in [k for k in self._row_renderable_cache.keys() if k[1] in indices]:
+            self._row_renderable_cache.discard(cache_key)
+        self._line_cache.clear()
 
     # -- ordering ------------------------------------------------------------------------
 

@@ -100,7 +100,8 @@ async def test_status_on_both_hosts_while_it_runs(slow_lab):
     def progress(host, name):
         r = lab.ldm(host, f"list -o status {name}")
         lines = r.stdout.splitlines()
-        return lines if len(lines) == 6 else None
+        # The seed's six lines first; the detail lines of B-4 follow while it runs.
+        return lines if len(lines) >= 6 else None
 
     src = await wait_for(lambda: progress("t5440-sys-1", "ldg1"))
     assert src[:5] == ["NAME", "ldg1", "", "STATUS", "    OPERATION    PROGRESS    TARGET"]
@@ -195,10 +196,3 @@ async def test_a_target_this_host_cannot_reach(lab):
     assert err.splitlines()[0] == "Failed to establish connection with ldmd(1m) on target: t5440-sys-9"
     assert len(err.splitlines()) == 5
     assert lab["t5440-sys-1"].manager.domain("ldg1").migration is None
-
-
-async def test_live_migration_is_refused_clearly(lab):
-    code, out, err = await ssh_ldm(lab["t5440-sys-1"], "migrate --live ldg1 t5440-sys-2", password_line=None)
-    assert (code, out) == (1, "")
-    assert err == ("Live migration (--live) is not available on this manager; migrate without --live\n"
-                   "Domain Migration of LDom ldg1 failed\n")

@@ -27,6 +27,7 @@ def test_only_options_before_the_subcommand_belong_to_the_client():
 def test_a_password_file_is_read_here_and_never_sent_as_an_argument(tmp_path):
     pw = tmp_path / "pw"
     pw.write_text("target-secret\nsecond line\n")
+    pw.chmod(0o600)
     argv, password = take_password_file(["migrate-domain", "-n", "-p", str(pw), "ldg-src", "root@t5440-sys-2"])
     assert argv == ["migrate-domain", "-n", "ldg-src", "root@t5440-sys-2"]
     assert password == "target-secret"

@@ -5,6 +5,7 @@ Deterministic: fake hosts, a frozen clock, a fixed terminal size, blinking off.
 
 from __future__ import annotations
 
+import attrs
 from textual.widgets import Input
 
 from tests.tui.fakes import FakeHost, domain, job
@@ -14,7 +15,7 @@ SIZE = (140, 40)
 
 
 def mid_migration() -> tuple[FakeHost, FakeHost]:
-    """ldg-src moving to t5440-sys-2 as ldg-tgt at 42 %, an earlier failure in the history."""
+    """ldg-src moving live to t5440-sys-2 as ldg-tgt at 42 %, an earlier failure in the history."""
     a, b = seed_hosts()
     src = job("ldg-src", "source", "t5440-sys-2", peer_domain="ldg-tgt", progress=42, job_id="m-2",
               started=1_700_000_100.0)
@@ -22,7 +23,10 @@ def mid_migration() -> tuple[FakeHost, FakeHost]:
               started=1_700_000_100.0)
     old = job("ldg1", "source", "t5440-sys-2", phase=1, progress=0, state="failed", job_id="m-1",
               reason="Unable to bind 2G memory region at real address 0x8000000")
-    a.set("ldg-src", state="suspended", flags="-n---s", vcpus=1, migration=src)
+    # A live migration (B-1) in its third pre-copy round: the source still runs.
+    live = dict(live=True, iteration=3, dirty_rate=20 * (1 << 20), expected_downtime_ms=85.0)
+    src, tgt = attrs.evolve(src, **live), attrs.evolve(tgt, **live)
+    a.set("ldg-src", state="active", flags="-n---s", vcpus=4, migration=src)
     a.jobs = [old, src]
     b.domains.append(domain("ldg-tgt", state="bound", flags="-----t", vcpus=1, memory=2 << 30, migration=tgt))
     b.jobs = [tgt]
@@ -48,7 +52,9 @@ def main_screen():
 
 
 def migrate_form():
+    """The form as the embedded lab shows it: the lab's password already filled in."""
     app = console(*seed_hosts(), poll=0.2)
+    app.lab_passwords.update({"t5440-sys-1": "solaris", "t5440-sys-2": "solaris"})
 
     async def before(pilot) -> None:
         await _loaded(pilot)
@@ -56,7 +62,6 @@ def migrate_form():
         await pilot.press("m")
         for box in app.screen.query(Input):
             box.cursor_blink = False
-        await pilot.press(*"secret")
         app.screen.query_one("#new-name", Input).value = "ldg-tgt"
         await pilot.pause()
 

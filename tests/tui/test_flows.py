@@ -31,7 +31,8 @@ async def test_m_opens_the_form_and_runs_migrate_domain_on_the_source_host():
         assert isinstance(form, MigrateForm)
         # Only connected hosts other than the source are offered; with one, it is chosen.
         assert form.query_one("#target", Select).value == "t5440-sys-2"
-        assert form.query_one("#live").disabled and str(form.query_one("#live").tooltip) == LIVE_TOOLTIP
+        assert not form.query_one("#live").disabled                 # live (B-1) is on offer
+        assert "lab password" not in str(form.query_one("#password-label").render())
         assert app.focused is form.query_one("#password", Input)
         assert form.query_one("#password", Input).password          # masked
         await pilot.press(*"secret")
@@ -57,6 +58,32 @@ async def test_a_typed_target_with_user_and_port_overrides_the_choice():
         await pilot.click("#go")
         await settle(pilot, lambda: a.calls)
         assert a.calls[0] == (["migrate-domain", "-P", "2022", "ldg1", "admin@t5440-sys-9"], "pw")
+
+
+async def test_live_is_not_offered_to_hosts_that_cannot_do_it():
+    a, b = seed_hosts()
+    app = console(a, b, live_supported=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await start(pilot, app, "t5440-sys-1/ldg1")
+        await pilot.press("m")
+        live = app.screen.query_one("#live")
+        assert live.disabled and str(live.tooltip) == LIVE_TOOLTIP
+
+
+async def test_the_lab_password_is_filled_in_and_the_form_says_so():
+    a, b = seed_hosts()
+    app = console(a, b)
+    app.lab_passwords.update({"t5440-sys-1": "solaris", "t5440-sys-2": "solaris"})
+    async with app.run_test(size=(140, 40)) as pilot:
+        await start(pilot, app, "t5440-sys-1/ldg1")
+        await pilot.press("m")
+        form = app.screen
+        assert form.query_one("#password", Input).value == "solaris"
+        assert "(lab password filled in)" in str(form.query_one("#password-label").render())
+        assert app.focused is form.query_one("#go")                  # enter migrates
+        await pilot.press("enter")
+        await settle(pilot, lambda: a.calls)
+        assert a.calls[0] == (["migrate-domain", "ldg1", "root@t5440-sys-2"], "solaris")
 
 
 async def test_live_is_offered_only_when_the_engine_supports_it():

@@ -138,8 +138,22 @@ async def test_palette_offers_only_what_makes_sense_for_the_selected_domain():
 
 
 class FakeLab:
+    can_cut_at_handoff = True
+    slowed = False
+
     def __init__(self):
         self.done = []
+
+    def slow_migrations(self):
+        self.done.append(("slow",))
+        self.slowed = True
+
+    def full_speed_migrations(self):
+        self.done.append(("full speed",))
+        self.slowed = False
+
+    def lose_confirmation_at_handoff(self, a, b):
+        self.done.append(("lose-confirmation", a, b))
 
     def stop_host(self, name):
         self.done.append(("stop", name))

@@ -273,12 +273,12 @@ def _read_toml(path: str | Path) -> tuple[dict, str]:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise HostConfigError(f"{p}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise HostConfigError(f"{p.name}: not UTF-8 text") from None
     try:
         return tomllib.loads(text), p.name
     except tomllib.TOMLDecodeError as e:
         raise HostConfigError(f"{p.name}: {e}") from None
-    except UnicodeDecodeError:
-        raise HostConfigError(f"{p.name}: not UTF-8 text") from None
 
 
 def load_host_config(path: str | Path) -> HostConfig:

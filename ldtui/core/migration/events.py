@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import attrs
 
-from ldtui.core.migration.messages import Offer, RuntimeImage
+from ldtui.core.migration.messages import Offer, PageBatch, RuntimeImage  # noqa: F401
 
 # -- events ------------------------------------------------------------------------------
 
@@ -54,11 +54,40 @@ class StateExported:
 
 
 @attrs.frozen
+class RoundStarted:
+    """The executor planned a round of pages (``BeginRound``)."""
+
+    pages: int
+    """How many pages the round will read at most (extents for the first, the dirty log after)."""
+    at: float = 0.0
+    """The executor's clock (seconds) when the round began."""
+
+
+@attrs.frozen(kw_only=True)
 class PagesRead:
-    pages: tuple[tuple[int, bytes], ...]
-    last: bool
-    digest: str = ""
-    """With ``last``: the digest of every page read (GuestMemory.digest of the image)."""
+    """A batch of the round: ``numbers`` with their contents in ``data`` (page after page),
+    ``zeros`` that read as zeros now. With ``last`` the round is over."""
+
+    numbers: tuple[int, ...] = ()
+    data: bytes = b""
+    zeros: tuple[int, ...] = ()
+    last: bool = False
+    checksum: str = ""
+    """With ``last`` after the suspend: the page-set checksum of the whole image (ledger)."""
+    nonzero: int = 0
+    """With ``last`` after the suspend: how many non-zero pages the image holds."""
+    at: float = 0.0
+    """The executor's clock when the batch was read."""
+    dirty: int = 0
+    """Pages in the dirty log when the batch was read (the guest writes on while it runs)."""
+    packed: bytes | None = attrs.field(default=None, eq=False, repr=False)
+    """``data`` as the transport prepared it for the wire (``codec.pack_pages``), if it did."""
+    compressed: bool = attrs.field(default=True, eq=False)
+
+    @classmethod
+    def of(cls, pages, **kw) -> "PagesRead":
+        pages = tuple(pages)
+        return cls(numbers=tuple(p for p, _ in pages), data=b"".join(d for _, d in pages), **kw)
 
 
 @attrs.frozen
@@ -116,8 +145,23 @@ class ExportState:
 
 
 @attrs.frozen
+class BeginRound:
+    """Plan round ``round`` of pages: the first reads every page that may hold data (and
+    starts the dirty log afresh); later ones drain the dirty log. Answered by ``RoundStarted``."""
+
+    round: int
+
+
+@attrs.frozen
+class SetThrottle:
+    """Auto-converge (B-1): take ``percent`` of the running guest's time away (0 gives it back)."""
+
+    percent: int
+
+
+@attrs.frozen
 class ReadPages:
-    """Read the next batch of non-zero pages; the executor answers ``PagesRead``."""
+    """Read the next batch of the round's pages; the executor answers ``PagesRead``."""
 
 
 @attrs.frozen
@@ -165,12 +209,12 @@ class ImportState:
 
 @attrs.frozen
 class WritePages:
-    pages: tuple[tuple[int, bytes], ...]
+    batch: "PageBatch"
 
 
 @attrs.frozen
 class VerifyDigest:
-    digest: str
+    checksum: str
     pages: int
 
 

@@ -35,6 +35,7 @@ def restore_source(manager, name: str, uuid: str, *, strands, reserved, was_acti
             d.bindings = attrs.evolve(d.bindings, strands=tuple(strands), reserved_strands=tuple(reserved))
         if manager.hv.has(uuid):
             rt = manager.hv.get(uuid)
+            manager.hv.set_throttle(uuid, 0)  # a live migration's auto-converge ends with it
             if strands and tuple(rt.strands) != tuple(strands):
                 # Giving CPUs back never needs the guest's consent, so this cannot be refused.
                 manager.hv.update(uuid, strands=tuple(strands))

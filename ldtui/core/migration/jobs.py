@@ -34,12 +34,13 @@ class Jobs:
         with self._lock:
             return tuple(self._done) + tuple(self._running.values())
 
-    def begin(self, *, mig_id: str, role: str, domain: str, peer_host: str, peer_domain: str) -> None:
+    def begin(self, *, mig_id: str, role: str, domain: str, peer_host: str, peer_domain: str,
+              live: bool = False) -> None:
         now = self.clock()
         with self._lock:
             self._running[mig_id] = MigrationProgress(
                 id=mig_id, role=role, domain=domain, peer_host=peer_host, peer_domain=peer_domain,
-                phase=1, phase_name=PHASE_NAMES[1], progress=0, state="running", started=now)
+                phase=1, phase_name=PHASE_NAMES[1], progress=0, state="running", started=now, live=live)
             self._rate_mark[mig_id] = (now, 0)
 
     def get(self, mig_id: str) -> MigrationProgress | None:
@@ -48,7 +49,8 @@ class Jobs:
 
     def update(self, mig_id: str, *, phase: int | None = None, progress: int | None = None,
                bytes_total: int | None = None, bytes_sent: int | None = None, wire: int = 0,
-               domain: str | None = None) -> None:
+               domain: str | None = None, live: bool | None = None, **detail) -> None:
+        """``detail``: iteration, dirty_rate, expected_downtime_ms, throttle, zero_pages (B-4)."""
         now = self.clock()
         with self._lock:
             job = self._running.get(mig_id)
@@ -61,8 +63,12 @@ class Jobs:
                 changes["progress"] = max(job.progress, min(progress, 100))  # monotonic, always
             if domain is not None:
                 changes["domain"] = domain
+            if live is not None:
+                changes["live"] = live
+            changes.update(detail)
             total = job.bytes_total if bytes_total is None else bytes_total
             sent = job.bytes_sent if bytes_sent is None else bytes_sent
+            total = max(total, sent)
             changes.update(bytes_total=total, bytes_sent=sent, bytes_remaining=max(total - sent, 0),
                            bytes_on_wire=job.bytes_on_wire + wire)
             mark_t, mark_b = self._rate_mark.get(mig_id, (now, 0))
@@ -81,6 +87,8 @@ class Jobs:
             if job is None:
                 return
             extra = {"progress": 100} if state == "completed" else {}
+            if now > job.started and job.bytes_sent:
+                extra["rate"] = job.bytes_sent / (now - job.started)  # the average, once it is over
             self._done.append(attrs.evolve(job, state=state, reason=reason, finished=now,
                                            downtime_ms=downtime_ms, **extra))
             del self._done[:-HISTORY]

@@ -5,6 +5,12 @@ successful exchange (source → target unless marked ←):
 
     Offer → ← CheckResult → RuntimeImage → PageBatch… → TransferDone → ← Ready → Go → ← Resumed
 
+A live migration (B-1) sends pre-copy rounds of pages while the domain still runs, before
+the runtime image; the pages after the image are only those dirtied since the last round:
+
+    Offer(live) → ← CheckResult → PageBatch(round 0…n)… → RuntimeImage → PageBatch(final)…
+                → TransferDone → ← Ready → Go → ← Resumed
+
 ``Abort`` may travel either way before ``Go``; it means "this migration is over, undo".
 """
 
@@ -68,6 +74,8 @@ class Offer:
     dry_run: bool = False
     source_unmet: tuple[str, ...] = ()
     """Requirements the source found unmet on its own side (CPU DR in the guest, …)."""
+    live: bool = False
+    """Pre-copy while the domain runs (B-1): pages may come before the runtime image."""
 
 
 @attrs.frozen(kw_only=True)
@@ -93,24 +101,68 @@ class RuntimeImage:
     started_at: float
     vcpus: int
     total_pages: int
-    """Non-zero pages that follow; zero pages are never sent (B-2)."""
+    """An upper bound of the pages that follow (the memory's data extents); zero pages are
+    never sent (B-2). In a live migration: the pages still dirty at the suspend."""
 
 
 @attrs.frozen(kw_only=True)
 class PageBatch:
-    """Phase 3: some memory pages, and how far the transfer has come."""
+    """Phase 3: some memory pages, and how far the transfer has come.
 
-    pages: tuple[tuple[int, bytes], ...]
+    ``numbers[i]`` is the page whose contents are ``data[i * PAGE_SIZE:(i + 1) * PAGE_SIZE]``;
+    ``zeros`` are pages that now read as zeros: a marker each, no contents (B-2). Zero pages
+    of the first copy are never sent at all (the receiving memory starts as zeros); only a
+    page that was data and became zeros in a later pre-copy round needs a marker.
+    """
+
+    numbers: tuple[int, ...]
+    data: bytes
     sent: int
     """Pages sent so far, this batch included."""
     total: int
+    zeros: tuple[int, ...] = ()
+    round: int = 0
+    """Pre-copy round (0 is the first full copy); the final pages after the suspend carry
+    the round they completed."""
+    packed: bytes | None = attrs.field(default=None, eq=False, repr=False)
+    """The payload already prepared by the sender's transport (``codec.pack_pages``), so
+    compression can run beside the link; None: the codec compresses ``data`` itself."""
+    compressed: bool = attrs.field(default=True, eq=False)
+    """Whether ``packed`` is a zstd frame (False: the pages as they are)."""
+
+    @classmethod
+    def of(cls, pages, **kw) -> "PageBatch":
+        """From (page, contents) pairs."""
+        pages = tuple(pages)
+        return cls(numbers=tuple(p for p, _ in pages), data=b"".join(d for _, d in pages), **kw)
+
+    @property
+    def pages(self) -> tuple[tuple[int, bytes], ...]:
+        size = len(self.data) // max(len(self.numbers), 1)
+        return tuple((n, bytes(self.data[i * size:(i + 1) * size])) for i, n in enumerate(self.numbers))
+
+
+@attrs.frozen(kw_only=True)
+class PagesAck:
+    """Target → source flow control: ``batches`` page batches are written into memory.
+
+    The source keeps only a window of batches unacknowledged, so a target slower than the
+    link never hoards frames in memory, and what the source sends after its suspend never
+    waits behind a backlog (downtime, B-1). The transports handle it; engines never see it.
+    """
+
+    batches: int
 
 
 @attrs.frozen(kw_only=True)
 class TransferDone:
-    """End of phase 3 (or of phase 2 for a bound/inactive domain): compare digests."""
+    """End of phase 3 (or of phase 2 for a bound/inactive domain): compare checksums.
 
-    digest: str = ""
+    ``checksum`` is the page-set checksum (``core.migration.ledger``) of every non-zero
+    page of the suspended domain as the source last sent it; ``pages`` how many there are.
+    """
+
+    checksum: str = ""
     pages: int = 0
 
 
@@ -138,5 +190,5 @@ class Abort:
 
 MESSAGE_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (Offer, CheckResult, RuntimeImage, PageBatch, TransferDone, Ready, Go, Resumed, Abort)
+    for cls in (Offer, CheckResult, RuntimeImage, PageBatch, PagesAck, TransferDone, Ready, Go, Resumed, Abort)
 }

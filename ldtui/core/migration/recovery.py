@@ -7,9 +7,10 @@ journal entry it applies the rule of its side and phase:
 side        journaled phase              on restart
 ==========  ===========================  =================================================
 source      check                        nothing moved: forget it
-source      prepare, transfer            before GO: roll back (resume if it ran, unlock)
+source      prepare, precopy, transfer   before GO: roll back (resume if it ran, unlock)
 source      go_sent, error               after GO, no word: error state ``e``, journal kept
-target      prepare, transfer, ready     before GO: remove the receiving domain
+target      prepare, precopy, transfer,  before GO: remove the receiving domain
+            ready
 target      go, done                     GO arrived: resume (once: generation guard), keep
 ==========  ===========================  =================================================
 """
@@ -23,9 +24,9 @@ from ldtui.core.migration.jobs import jobs_of
 from ldtui.core.migration.run_common import JOURNAL_SOURCE, JOURNAL_TARGET
 from ldtui.core.model import MigrationInfo, MigrationRole
 
-SOURCE_BEFORE_GO = ("check", "prepare", "transfer")
+SOURCE_BEFORE_GO = ("check", "prepare", "precopy", "transfer")
 SOURCE_AFTER_GO = ("go_sent", "error")
-TARGET_BEFORE_GO = ("prepare", "transfer", "ready")
+TARGET_BEFORE_GO = ("prepare", "precopy", "transfer", "ready")
 TARGET_AFTER_GO = ("go", "done")
 
 

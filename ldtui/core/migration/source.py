@@ -14,14 +14,16 @@ import enum
 from ldtui.core.errors import LdmError
 from ldtui.core.migration.engine import Engine, ProtocolError
 from ldtui.core.migration.events import (
-    Cancel, DestroySource, EnterErrorState, ExportState, Finished, HandOff, Journal, LinkLost,
-    LocalFailure, MarkMigrating, Outcome, PagesRead, ReadPages, ReportProgress, RollBack, Send,
-    StateExported, Suspended, SuspendDomain, Timeout,
+    BeginRound, Cancel, DestroySource, EnterErrorState, ExportState, Finished, HandOff, Journal,
+    LinkLost, LocalFailure, MarkMigrating, Outcome, PagesRead, ReadPages, ReportProgress, RollBack,
+    RoundStarted, Send, SetThrottle, StateExported, Suspended, SuspendDomain, Timeout,
 )
 from ldtui.core.migration.messages import (
     Abort, CheckResult, DomainDescription, Go, MachineInfo, Offer, PageBatch, Ready, Resumed,
     TransferDone,
 )
+from ldtui.core.migration.precopy import DEFAULT_DOWNTIME_MS, MAX_ROUNDS, Convergence, RoundResult
+from ldtui.hv.machine import PAGE_SIZE
 
 
 def connection_refused_lines(host: str) -> tuple[str, ...]:
@@ -38,6 +40,8 @@ def connection_refused_lines(host: str) -> tuple[str, ...]:
 class SourceState(enum.Enum):
     CHECKING = "checking"
     PREPARING = "preparing"
+    PRECOPY = "precopy"
+    """Live (B-1): rounds of pages while the domain runs."""
     TRANSFERRING = "transferring"
     AWAITING_READY = "awaiting-ready"
     GO_SENT = "go-sent"
@@ -57,14 +61,16 @@ class SourceMigration(Engine):
     TRANSITIONS = {
         _S.CHECKING: _BEFORE_GO | {CheckResult},
         _S.PREPARING: _BEFORE_GO | {Suspended, LocalFailure},
-        _S.TRANSFERRING: _BEFORE_GO | {StateExported, PagesRead, LocalFailure},
+        _S.PRECOPY: _BEFORE_GO | {RoundStarted, PagesRead, Suspended, LocalFailure},
+        _S.TRANSFERRING: _BEFORE_GO | {StateExported, RoundStarted, PagesRead, LocalFailure},
         _S.AWAITING_READY: _BEFORE_GO | {Ready},
         _S.GO_SENT: frozenset({Resumed, Abort, LinkLost, Timeout, Cancel, LocalFailure}),
     }
 
     def __init__(self, *, mig_id: str, machine: MachineInfo, domain: DomainDescription,
                  target_host: str, target_name: str, user: str, dry_run: bool = False,
-                 source_unmet: tuple[str, ...] = ()) -> None:
+                 source_unmet: tuple[str, ...] = (), live: bool = False,
+                 downtime_limit_ms: float = DEFAULT_DOWNTIME_MS, max_rounds: int = MAX_ROUNDS) -> None:
         self.mig_id = mig_id
         self.machine = machine
         self.domain = domain
@@ -82,10 +88,29 @@ class SourceMigration(Engine):
         self._digest = ""
         self._started = False
         self._notes: tuple[str, ...] = ()
+        self.live = live
+        self.convergence = Convergence(downtime_limit_ms=downtime_limit_ms, max_rounds=max_rounds)
+        self.round = 0
+        """The round being sent: pre-copy rounds 0, 1, …; then the final one after the suspend."""
+        self.zero_markers = 0
+        self.forced_switchover = False
+        self._round_planned = 0
+        self._round_sent = 0
+        self._round_started = 0.0
+        self._dirty = 0
 
     @property
     def pages_sent(self) -> int:
+        """Non-zero pages sent so far, every round counted (a page sent twice counts twice)."""
         return self._sent
+
+    @property
+    def pages_remaining(self) -> int:
+        """Pages still to send as far as the source knows: the rest of the round, then what
+        the guest dirtied meanwhile (live)."""
+        if self.state is _S.AWAITING_READY or self.finished:
+            return 0
+        return max(self._round_planned - self._round_sent, 0) + (self._dirty if self.live else 0)
 
     @property
     def active(self) -> bool:
@@ -97,7 +122,7 @@ class SourceMigration(Engine):
         self._started = True
         offer = Offer(mig_id=self.mig_id, source=self.machine, domain=self.domain,
                       target_name=self.target_name, user=self.user, dry_run=self.dry_run,
-                      source_unmet=self.source_unmet)
+                      source_unmet=self.source_unmet, live=self.live and self.active)
         return [Journal("check", self._doc()), Send(offer)]
 
     def _doc(self, **extra) -> dict:
@@ -119,6 +144,11 @@ class SourceMigration(Engine):
         self.phase = 2
         self._notes = msg.notes
         actions = [Journal("prepare", self._doc()), MarkMigrating()]
+        if self.active and self.live:
+            # Pre-copy (B-1): the domain runs on while its pages go, round after round.
+            self.state = _S.PRECOPY
+            self.phase = 3
+            return actions + [Journal("precopy", self._doc()), BeginRound(0)]
         if self.active:
             return actions + [SuspendDomain()]
         # A bound or inactive domain carries no runtime: constraints and bindings already
@@ -134,20 +164,61 @@ class SourceMigration(Engine):
 
     def _on_StateExported(self, ev: StateExported) -> list:
         self._total = ev.image.total_pages
-        return [Send(ev.image), ReadPages()]
+        # Warm: the one and only round. Live: the final one, the dirty log since the last round.
+        return [Send(ev.image), BeginRound(self.round + 1 if self.live else 0)]
+
+    def _on_RoundStarted(self, ev: RoundStarted) -> list:
+        if self.state is _S.TRANSFERRING and self.live:
+            self.round += 1
+        self._round_planned = ev.pages
+        self._round_sent = 0
+        self._round_started = ev.at
+        return [ReadPages()]
 
     def _on_PagesRead(self, ev: PagesRead) -> list:
         actions: list = []
-        if ev.pages:
-            self._sent += len(ev.pages)
-            actions.append(Send(PageBatch(pages=ev.pages, sent=self._sent, total=self._total)))
+        n = len(ev.numbers)
+        if n or ev.zeros:
+            self._sent += n
+            self._round_sent += n
+            self.zero_markers += len(ev.zeros)
+            actions.append(Send(PageBatch(numbers=ev.numbers, data=ev.data, zeros=ev.zeros, sent=self._sent,
+                                          total=self._sent + self.pages_remaining, round=self.round,
+                                          packed=ev.packed, compressed=ev.compressed)))
+        if self.live and self.state is _S.PRECOPY:
+            self._dirty = ev.dirty
         if not ev.last:
-            # The total is an estimate from the memory's extents: hold 100 % for the end.
-            return actions + self._progress(min(self._sent * 100 // max(self._total, 1), 99)) + [ReadPages()]
-        self._digest = ev.digest
+            return actions + self._progress(self._estimate()) + [ReadPages()]
+        if self.state is _S.PRECOPY:
+            return actions + self._end_of_round(ev)
+        self._digest = ev.checksum
+        self._dirty = 0
+        self._round_planned = self._round_sent
         self.state = _S.AWAITING_READY
         self.phase = 4
-        return actions + self._progress(100) + [Send(TransferDone(digest=self._digest, pages=self._sent))]
+        return actions + self._progress(100) + [Send(TransferDone(checksum=self._digest, pages=ev.nonzero))]
+
+    def _end_of_round(self, ev: PagesRead) -> list:
+        decision = self.convergence.after_round(RoundResult(
+            round=self.round, sent_bytes=self._round_sent * PAGE_SIZE, seconds=ev.at - self._round_started,
+            dirty_bytes=ev.dirty * PAGE_SIZE))
+        self._round_planned = self._round_sent
+        progress = self._progress(self._estimate())
+        if decision.switch_over:
+            self.forced_switchover = decision.forced
+            return progress + [SuspendDomain()]
+        self.round += 1
+        throttle = [SetThrottle(decision.throttle)] if decision.throttle else []
+        return progress + throttle + [BeginRound(self.round)]
+
+    def _estimate(self) -> int:
+        """Headline percentage: what was processed of processed + remaining, held below 100
+        until the target has it all (the caller keeps it monotonic)."""
+        if self.live:
+            done, left = self._sent, self.pages_remaining
+        else:
+            done, left = self._sent, max(self._total - self._sent, 0)
+        return min(done * 100 // max(done + left, 1), 99)
 
     def _on_Ready(self, msg: Ready) -> list:
         # The commit point (DESIGN.md): journal first, then give the image away, then GO.

@@ -59,7 +59,14 @@ class TargetMigration(Engine):
         self.phase = 0
         self.outcome: Outcome | None = None
         self._image_seen = False
+        self._precopy_seen = False
+        self.round = 0
         self._notes: tuple[str, ...] = ()
+
+    @property
+    def image_seen(self) -> bool:
+        """The runtime image arrived: the source is suspended (pre-copy, if any, is over)."""
+        return self._image_seen
 
     @property
     def domain_name(self) -> str:
@@ -104,15 +111,23 @@ class TargetMigration(Engine):
         return [Journal("transfer", self._doc(generation=msg.generation)), ImportState(msg)]
 
     def _on_PageBatch(self, msg: PageBatch) -> list:
+        actions: list = []
         if not self._image_seen:
-            return self._protocol_error(ProtocolError("memory pages before the runtime image"))
-        return [WritePages(msg.pages)] + self._progress(min(msg.sent * 100 // max(msg.total, 1), 99))
+            if not (self.offer.live and self.offer.domain.state == "active"):
+                return self._protocol_error(ProtocolError("memory pages before the runtime image"))
+            if not self._precopy_seen:
+                # Live pre-copy (B-1): pages arrive while the source still runs the domain.
+                self._precopy_seen = True
+                self.phase = 3
+                actions.append(Journal("precopy", self._doc()))
+        self.round = max(self.round, msg.round)
+        return actions + [WritePages(msg)] + self._progress(min(msg.sent * 100 // max(msg.total, 1), 99))
 
     def _on_TransferDone(self, msg: TransferDone) -> list:
         if self.offer.domain.state == "active" and not self._image_seen:
             return self._protocol_error(ProtocolError("transfer ended without the runtime image"))
         self.state = _T.VERIFYING
-        return [VerifyDigest(msg.digest, msg.pages)]
+        return [VerifyDigest(msg.checksum, msg.pages)]
 
     def _on_Verified(self, ev: Verified) -> list:
         if not ev.ok:

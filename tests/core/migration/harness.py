@@ -113,9 +113,11 @@ def make_guest(host: Host, name: str = "ldg1", *, vcpus: int = 4, memory: int = 
 class Pair:
     """A source and a target host and the queue between their managers."""
 
-    def __init__(self, source: Host, target: Host) -> None:
+    def __init__(self, source: Host, target: Host, *, between=None) -> None:
         self.source = source
         self.target = target
+        self.between = between
+        """Called after each batch of pages is read: the guest's time passes (live runs)."""
         self.to_target: deque[bytes] = deque()
         self.to_source: deque[bytes] = deque()
         self.src: SourceRun | None = None
@@ -128,9 +130,11 @@ class Pair:
             queue.append(encode(msg))
 
     def begin(self, name: str, *, target_name: str | None = None, dry_run: bool = False,
-              batch_pages: int = 64, user: str = "root", target_user: str | None = None) -> SourceRun:
+              batch_pages: int = 64, user: str = "root", target_user: str | None = None, live: bool = False,
+              downtime_limit_ms: float = 300.0) -> SourceRun:
         self.src = SourceRun(self.source.m, name, target_host=self.target.spec.hostname,
-                             target_name=target_name, user=user, dry_run=dry_run, batch_pages=batch_pages)
+                             target_name=target_name, user=user, dry_run=dry_run, batch_pages=batch_pages,
+                             live=live, downtime_limit_ms=downtime_limit_ms)
         self.tgt = TargetRun(self.target.m, user=target_user)
         self._send(self.to_target, self.src.start())
         return self.src
@@ -148,6 +152,8 @@ class Pair:
         elif self.src is not None and self.src.wants_pages:
             self.trace.append("pump")
             self._send(self.to_target, self.src.pump())
+            if self.between is not None:
+                self.between(self)
         else:
             return False
         self.steps += 1
@@ -208,3 +214,30 @@ def copies(pair: Pair, uuid: str) -> int:
 def role_of(host: Host, name: str) -> MigrationRole | None:
     d = next((x for x in host.m.domains() if x.name == name), None)
     return d.migration_role if d else None
+
+
+def guest_time(seconds: float = 0.01):
+    """A ``between`` hook: the source's guests run for ``seconds`` after each batch."""
+    def run(pair: Pair) -> None:
+        pair.source.clock.advance(seconds)
+        pair.source.m.tick()
+    return run
+
+
+def rewrite_pages(pages_per_batch: int = 2, seconds: float = 0.01):
+    """A ``between`` hook: time passes and the guest stores the same bytes again into a few
+    pages — they are dirty (sent again) but the memory's digest does not change."""
+    state = {"next": 0}
+
+    def run(pair: Pair) -> None:
+        pair.source.clock.advance(seconds)
+        m = pair.source.m
+        d = next((x for x in m.domains() if x.name == "ldg1"), None)
+        if d is None or not m.hv.has(d.uuid) or m.hv.get(d.uuid).run_state is not RunState.RUNNING:
+            return
+        mem = m.hv.memory(d.uuid)
+        for _ in range(pages_per_batch):
+            page = (state["next"] * 7919) % mem.pages
+            state["next"] += 1
+            mem.write_page(page, mem.read_page(page))
+    return run

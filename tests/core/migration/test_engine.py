@@ -13,7 +13,8 @@ from ldtui.core.migration import codec
 from ldtui.core.migration.codec import CodecError, decode, encode
 from ldtui.core.migration.events import (
     Cancel, ChecksDone, Created, EnterErrorState, Finished, HandOff, LinkLost, LocalFailure, PagesRead,
-    Received, ResumedLocally, ResumeReceived, RollBack, Send, StateExported, Suspended, Timeout, Verified,
+    Received, ResumedLocally, ResumeReceived, RollBack, RoundStarted, Send, StateExported, Suspended, Timeout,
+    Verified,
 )
 from ldtui.core.migration.messages import (
     Abort, CheckResult, DomainDescription, Go, MachineInfo, Offer, PageBatch, Ready, Resumed, RuntimeImage,
@@ -34,9 +35,11 @@ DOMAIN = DomainDescription(name="ldg1", uuid="u-1", state="active",
 OFFER = Offer(mig_id="m1", source=MACHINE, domain=DOMAIN, target_name="ldg-tgt", user="root")
 IMAGE = RuntimeImage(generation=3, regs=bytes(range(256)), devices={"console": "login: "},
                      guest=GuestSettings(write_rate=5), started_at=12.5, vcpus=1, total_pages=2)
-PAGES = PageBatch(pages=((1, b"\x01" * 8192), (9, b"\x09" * 8192)), sent=2, total=2)
+PAGES = PageBatch.of(((1, b"\x01" * 8192), (9, b"\x09" * 8192)), sent=2, total=2)
+LIVE_PAGES = PageBatch.of(((4, b"\x04" * 8192), (5, b"\x05" * 8192)), zeros=(7, 8, 9, 12), sent=4, total=9, round=2)
 MESSAGES = [OFFER, CheckResult(ok=True, notes=("n",)), CheckResult(ok=False, unmet=("a", "b")), IMAGE, PAGES,
-            TransferDone(digest="d", pages=2), Ready(), Go(), Resumed(), Abort(reason="why")]
+            LIVE_PAGES, TransferDone(checksum="d", pages=2), Ready(), Go(), Resumed(), Abort(reason="why"),
+            Offer(mig_id="m2", source=MACHINE, domain=DOMAIN, target_name="ldg1", user="root", live=True)]
 
 
 @pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: type(m).__name__)
@@ -45,7 +48,7 @@ def test_every_message_survives_the_codec(msg):
 
 
 def test_pages_are_compressed_on_the_wire():
-    batch = PageBatch(pages=tuple((n, b"ldom " * 1638 + b"xy") for n in range(64)), sent=64, total=64)
+    batch = PageBatch.of(tuple((n, b"ldom " * 1638 + b"xy") for n in range(64)), sent=64, total=64)
     assert len(encode(batch)) < 64 * 8192 // 10
 
 
@@ -75,11 +78,38 @@ def test_only_migration_messages_can_be_encoded():
 
 
 # -- the state machines ----------------------------------------------------------------------
-def source():
+def source(live: bool = False):
     s = SourceMigration(mig_id="m1", machine=MACHINE, domain=DOMAIN, target_host="t5440-sys-2",
-                        target_name="ldg-tgt", user="root")
+                        target_name="ldg-tgt", user="root", live=live, downtime_limit_ms=1)
     s.start()
     return s
+
+
+def test_the_happy_path_of_a_live_source():
+    s = source(live=True)
+    kinds = lambda actions: [type(a).__name__ if not isinstance(a, Send) else type(a.message).__name__
+                             for a in actions]
+    assert kinds(s.handle(Received(CheckResult(ok=True)))) == ["Journal", "MarkMigrating", "Journal", "BeginRound"]
+    assert s.state is SourceState.PRECOPY
+    assert kinds(s.handle(RoundStarted(2, at=10.0))) == ["ReadPages"]
+    # Round 0 sent 2 pages in 1 s and left 1 dirty: 0.5 s expected downtime is over 1 ms,
+    # but the guest dirtied only half of what went: another round, unthrottled.
+    assert kinds(s.handle(PagesRead.of(PAGES.pages, last=True, at=11.0, dirty=1))) == [
+        "PageBatch", "ReportProgress", "BeginRound"]
+    assert s.round == 1 and s.state is SourceState.PRECOPY
+    s.handle(RoundStarted(1, at=11.0))
+    # The guest dirtied as much as the round sent: it is throttled.
+    actions = s.handle(PagesRead.of(PAGES.pages, last=True, at=12.0, dirty=2))
+    assert [a.percent for a in actions if type(a).__name__ == "SetThrottle"] == [20]
+    s.handle(RoundStarted(2, at=12.0))
+    actions = s.handle(PagesRead(last=True, at=13.0, dirty=0))
+    assert kinds(actions)[-1] == "SuspendDomain"
+    assert kinds(s.handle(Suspended(3))) == ["Journal", "ExportState"]
+    assert kinds(s.handle(StateExported(IMAGE))) == ["RuntimeImage", "BeginRound"]
+    s.handle(RoundStarted(0, at=13.0))
+    assert kinds(s.handle(PagesRead(last=True, checksum="c", nonzero=4, at=13.0))) == [
+        "ReportProgress", "TransferDone"]
+    assert kinds(s.handle(Received(Ready()))) == ["Journal", "HandOff", "Go"]
 
 
 def test_the_happy_path_of_the_source():
@@ -88,8 +118,9 @@ def test_the_happy_path_of_the_source():
                              for a in actions]
     assert kinds(s.handle(Received(CheckResult(ok=True)))) == ["Journal", "MarkMigrating", "SuspendDomain"]
     assert kinds(s.handle(Suspended(3))) == ["Journal", "ExportState"]
-    assert kinds(s.handle(StateExported(IMAGE))) == ["RuntimeImage", "ReadPages"]
-    assert kinds(s.handle(PagesRead(PAGES.pages, last=True, digest="d"))) == [
+    assert kinds(s.handle(StateExported(IMAGE))) == ["RuntimeImage", "BeginRound"]
+    assert kinds(s.handle(RoundStarted(2))) == ["ReadPages"]
+    assert kinds(s.handle(PagesRead.of(PAGES.pages, last=True, checksum="d", nonzero=2))) == [
         "PageBatch", "ReportProgress", "TransferDone"]
     # The commit point: journal, give the image away, then GO — in this order.
     assert kinds(s.handle(Received(Ready()))) == ["Journal", "HandOff", "Go"]
@@ -105,8 +136,8 @@ def test_cancel_before_go_rolls_back_and_is_idempotent_after_go_it_is_refused():
     assert any(isinstance(a, RollBack) for a in actions)
     assert s.handle(Cancel()) == []
     s2 = source()
-    for ev in (Received(CheckResult(ok=True)), Suspended(3), StateExported(IMAGE),
-               PagesRead((), last=True, digest="d"), Received(Ready())):
+    for ev in (Received(CheckResult(ok=True)), Suspended(3), StateExported(IMAGE), RoundStarted(0),
+               PagesRead(last=True, checksum="d"), Received(Ready())):
         s2.handle(ev)
     with pytest.raises(LdmError, match="cannot be cancelled"):
         s2.handle(Cancel())
@@ -122,8 +153,8 @@ def test_the_target_refuses_every_cancel():
 
 SOURCE_EVENTS = st.sampled_from(
     [Received(m) for m in MESSAGES] + [Cancel(), LinkLost(), Timeout(), LocalFailure("no"), Suspended(3),
-                                       StateExported(IMAGE), PagesRead(PAGES.pages, last=False),
-                                       PagesRead((), last=True, digest="d")])
+                                       StateExported(IMAGE), RoundStarted(2), PagesRead.of(PAGES.pages),
+                                       PagesRead(last=True, checksum="d"), PagesRead(last=True, dirty=3, at=1.0)])
 TARGET_EVENTS = st.sampled_from(
     [Received(m) for m in MESSAGES] + [Cancel(), LinkLost(), Timeout(), LocalFailure("no"),
                                        ChecksDone(unmet=()), ChecksDone(unmet=("x",)), Created(),
@@ -131,9 +162,9 @@ TARGET_EVENTS = st.sampled_from(
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(SOURCE_EVENTS, max_size=30))
-def test_any_event_sequence_keeps_the_source_safe(events):
-    s = source()
+@given(st.lists(SOURCE_EVENTS, max_size=30), st.booleans())
+def test_any_event_sequence_keeps_the_source_safe(events, live):
+    s = source(live=live)
     handed_off = finished = False
     for ev in events:
         try:

@@ -9,7 +9,7 @@ journal says what the managers show; a domain in ``e`` is settled by the wizard'
 
 import pytest
 
-from harness import Pair, copies, make_guest, role_of
+from harness import Pair, copies, make_guest, rewrite_pages, role_of
 from ldtui.core.migration import assess_error, resolve_error, target_report
 from ldtui.core.migration.errorstate import ErrorAction
 from ldtui.core.model import MigrationRole
@@ -17,12 +17,25 @@ from ldtui.core.model import MigrationRole
 FAULTS = ("drop", "crash_source", "crash_target", "crash_both", "cancel")
 
 
+def pair_for(a, b, mode: str) -> Pair:
+    """``live``: pre-copy while the guest stores into a few pages after every batch (the
+    same bytes again, so the digest holds) — several rounds, each a boundary of its own."""
+    if mode == "live":
+        p = Pair(a, b, between=rewrite_pages(2))
+        p.begin("ldg1", live=True, downtime_limit_ms=1)
+    else:
+        p = Pair(a, b)
+        p.begin("ldg1")
+    return p
+
+
 def boundaries(hosts, state: str) -> int:
     a, b = hosts
-    make_guest(a, state=state)
-    p = Pair(a, b)
-    p.begin("ldg1")
+    make_guest(a, state="active" if state == "live" else state)
+    p = pair_for(a, b, state)
     p.run()
+    if state == "live":
+        assert p.src.engine.round >= 2, "the live run should take several rounds"
     assert p.src.outcome.status == "completed"
     return p.steps
 
@@ -79,7 +92,7 @@ def check_invariants(pair: Pair, uuid: str, digest: str, was_active: bool) -> st
     return "source" if home is a else "target"
 
 
-@pytest.mark.parametrize("state", ["active", "bound"])
+@pytest.mark.parametrize("state", ["active", "bound", "live"])
 @pytest.mark.parametrize("fault", FAULTS)
 def test_fault_at_every_message_boundary(hosts, tmp_path, fault, state):
     a, b = hosts
@@ -94,8 +107,7 @@ def test_fault_at_every_message_boundary(hosts, tmp_path, fault, state):
     ends = set()
     refusals = set()
     for k in range(total + 1):
-        p = Pair(a, b)
-        p.begin("ldg1")
+        p = pair_for(a, b, state)
         for _ in range(k):
             p.step()
         if fault == "cancel":
@@ -104,12 +116,12 @@ def test_fault_at_every_message_boundary(hosts, tmp_path, fault, state):
             inject(p, fault)
         p.run()
         a, b = p.source, p.target  # a crash replaced a manager
-        where = check_invariants(p, uuid, digest, state == "active")
+        where = check_invariants(p, uuid, digest, state != "bound")
         if where == "error":
             action = settle_error(p)
             ends.add(f"error→{action}")
             where = "target" if action == "destroy-source" else "source"
-            assert check_invariants(p, uuid, digest, state == "active") == where
+            assert check_invariants(p, uuid, digest, state != "bound") == where
         ends.add(where)
         if where == "target":
             back = Pair(b, a)
@@ -117,8 +129,9 @@ def test_fault_at_every_message_boundary(hosts, tmp_path, fault, state):
             back.run()
             assert back.src.outcome.status == "completed", back.src.outcome
         assert a.m.domain("ldg1").uuid == uuid
-        if state == "active":
+        if state != "bound":
             assert a.running_copies(uuid) == 1
+            assert a.m.hv.get(uuid).throttle == 0
         hosts = (a, b)
     # Early faults keep the domain home; a fault after the last boundary lets it arrive.
     assert "source" in ends and "target" in ends

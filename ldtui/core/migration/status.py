@@ -1,0 +1,76 @@
+"""The extended migration status (SPEC B-4): what ``virsh domjobinfo`` tells, in ``ldm`` form.
+
+``ldm list -o status`` keeps the seed's three columns first, byte for byte (examples 8-1,
+8-5), and adds one line per detail below them while a migration runs on this host:
+
+    STATUS
+        OPERATION    PROGRESS    TARGET
+        migration    17%         t5440-sys-2
+        MODE         live, round 3, guest throttled 20%
+        DATA         1.2G processed, 2.1G remaining, 3.3G total
+        RATE         612.4M/s, guest dirties 19.1M/s
+        DOWNTIME     12 ms expected
+        ZERO PAGES   131072 not sent
+
+``-p`` appends ``|key=value`` fields after the seed's (example 8-6), in bytes, bytes a
+second and milliseconds: ``|mode=live|phase=transfer|iteration=3|processed=…|remaining=…
+|total=…|rate=…|dirty-rate=…|throttle=20|zero-pages=…|expected-downtime=…|wire=…``.
+"""
+
+from __future__ import annotations
+
+from ldtui.core.snapshot import MigrationProgress
+
+_LABEL = 17
+
+
+def running_job(view, mig_id: str) -> MigrationProgress | None:
+    """The running job ``mig_id`` of the manager behind ``view``, if this host runs it."""
+    provider = getattr(view, "job_provider", None)
+    if provider is None:
+        return None
+    try:
+        jobs = provider()
+    except Exception:
+        return None
+    return next((j for j in jobs if j.id == mig_id and j.state == "running"), None)
+
+
+def human_bytes(n: float) -> str:
+    """``3.3G``, ``612.4M``, ``96K``, ``512`` — one decimal, the largest unit that fits."""
+    for unit, size in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= size:
+            value = n / size
+            return f"{value:.1f}{unit}" if value < 100 else f"{value:.0f}{unit}"
+    return f"{int(n)}"
+
+
+def detail_rows(job: MigrationProgress) -> tuple[str, ...]:
+    mode = "live" if job.live else "suspended copy"
+    if job.live:
+        mode += f", round {job.iteration}"
+        if job.throttle:
+            mode += f", guest throttled {job.throttle}%"
+    rows = [("MODE", mode),
+            ("DATA", f"{human_bytes(job.bytes_sent)} processed, {human_bytes(job.bytes_remaining)} remaining, "
+                     f"{human_bytes(job.bytes_total)} total")]
+    rate = f"{human_bytes(job.rate)}/s"
+    if job.live:
+        rate += f", guest dirties {human_bytes(job.dirty_rate)}/s"
+    rows.append(("RATE", rate))
+    if job.live and job.role == "source":
+        rows.append(("DOWNTIME", f"{job.expected_downtime_ms:.0f} ms expected"))
+    if job.zero_pages:
+        rows.append(("ZERO PAGES", f"{job.zero_pages} not sent"))
+    return tuple(f"    {label:<{_LABEL - 4}}{value}" for label, value in rows)
+
+
+def detail_fields(job: MigrationProgress) -> str:
+    fields = {
+        "mode": "live" if job.live else "suspend", "phase": job.phase_name, "iteration": job.iteration,
+        "processed": job.bytes_sent, "remaining": job.bytes_remaining, "total": job.bytes_total,
+        "rate": int(job.rate), "dirty-rate": int(job.dirty_rate), "throttle": job.throttle,
+        "zero-pages": job.zero_pages, "expected-downtime": int(round(job.expected_downtime_ms)),
+        "wire": job.bytes_on_wire,
+    }
+    return "".join(f"|{k}={v}" for k, v in fields.items())
