@@ -219,12 +219,13 @@ def reset_peak(pid: int) -> None:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (``/proc/PID/stat``)."""
+def cpu_seconds(pid: int) -> tuple[float, int]:
+    """User + system CPU time a process has used so far and its minor page faults
+    (``/proc/PID/stat``)."""
     with contextlib.suppress(OSError, IndexError, ValueError):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[7])
+    return 0.0, 0
 
 
 def peak_rss(pid: int) -> int:
@@ -247,7 +248,7 @@ async def migrate_once(lab: Lab, src: str, dst: str, *, live: bool, dirty: int, 
     start = time.perf_counter()
     code, out, err = await ldm(s["port"], f"migrate-domain {options}{DOMAIN} {dst}", password_line=PASSWORD)
     total = time.perf_counter() - start
-    cpu = [cpu_seconds(h["pid"]) - c for h, c in zip((s, d), cpu)]
+    cpu = [tuple(a - b for a, b in zip(cpu_seconds(h["pid"]), c)) for h, c in zip((s, d), cpu)]
     if code:
         raise RuntimeError(f"migration {src} → {dst} failed: {err.strip()}")
     job = await last_job(s["port"], lab.record["known_hosts"])
@@ -258,7 +259,8 @@ async def migrate_once(lab: Lab, src: str, dst: str, *, live: bool, dirty: int, 
         "throttle": job.throttle, "zero_pages": job.zero_pages,
         "effective_rate": lab.size / total, "wire_rate": job.bytes_on_wire / total,
         "peak_rss_source": peak_rss(s["pid"]), "peak_rss_target": peak_rss(d["pid"]),
-        "cpu_source_s": cpu[0], "cpu_target_s": cpu[1],
+        "cpu_source_s": cpu[0][0], "cpu_target_s": cpu[1][0],
+        "minor_faults_source": cpu[0][1], "minor_faults_target": cpu[1][1],
     }
 
 
