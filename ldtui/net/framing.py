@@ -58,9 +58,15 @@ class Frame:
 
 
 def encode_frame(ftype: FrameType, payload: bytes, *, max_frame: int = MAX_FRAME) -> bytes:
-    if len(payload) > max_frame:
-        raise FramingError(f"frame of {len(payload)} bytes exceeds the limit of {max_frame}")
-    return _HEADER.pack(len(payload), int(ftype)) + payload
+    return frame_header(ftype, len(payload), max_frame=max_frame) + payload
+
+
+def frame_header(ftype: FrameType, length: int, *, max_frame: int = MAX_FRAME) -> bytes:
+    """The bytes that precede a payload of ``length`` bytes: a large payload can then be
+    written after them as it is, never copied to join it to its header."""
+    if length > max_frame:
+        raise FramingError(f"frame of {length} bytes exceeds the limit of {max_frame}")
+    return _HEADER.pack(length, int(ftype))
 
 
 def encode_json(ftype: FrameType, obj: dict[str, Any], *, max_frame: int = MAX_FRAME) -> bytes:
@@ -88,15 +94,31 @@ def check_hello(frame: Frame) -> dict[str, Any]:
 
 
 class FrameDecoder:
-    """Turns a byte stream into frames, refusing garbage as early as it shows."""
+    """Turns a byte stream into frames, refusing garbage as early as it shows.
+
+    Headers and small frames are parsed from one buffer; the body of a large frame
+    (bulk data) is kept as the pieces it arrives in and joined once when complete — each
+    byte is copied once, not appended, sliced and copied again (that cost ~1 ns a byte).
+    """
+
+    _COLLECT = 64 << 10
+    """Frames at least this long are collected piecewise."""
 
     def __init__(self, *, max_frame: int = MAX_FRAME) -> None:
         self.max_frame = max_frame
         self._buf = bytearray()
+        self._parts: list = []
+        self._kind: FrameType | None = None
+        self._need = 0
+        self._have = 0
 
     def feed(self, data: bytes) -> list[Frame]:
-        self._buf += data
         frames: list[Frame] = []
+        if self._kind is not None:
+            data = self._collect(data, frames)
+            if not data:
+                return frames
+        self._buf += data
         while len(self._buf) >= _HEADER.size:
             length, ftype = _HEADER.unpack_from(self._buf)
             # Check the header before waiting for the body: a garbage length must not
@@ -109,12 +131,30 @@ class FrameDecoder:
                 raise FramingError(f"unknown frame type {ftype}") from None
             end = _HEADER.size + length
             if len(self._buf) < end:
+                if length >= self._COLLECT:
+                    # The rest of this body arrives piecewise: keep the pieces as they come.
+                    self._kind, self._need = kind, length
+                    self._parts, self._have = [bytes(self._buf[_HEADER.size:])], len(self._buf) - _HEADER.size
+                    self._buf.clear()
                 break
-            frames.append(Frame(kind, bytes(self._buf[_HEADER.size:end])))
+            with memoryview(self._buf) as view:  # one copy of the payload, not two
+                payload = bytes(view[_HEADER.size:end])
+            frames.append(Frame(kind, payload))
             del self._buf[:end]
         return frames
+
+    def _collect(self, data, frames: list[Frame]):
+        """Adds to the large frame being collected; returns what follows it in ``data``."""
+        take = min(self._need - self._have, len(data))
+        self._parts.append(data if take == len(data) else memoryview(data)[:take])
+        self._have += take
+        if self._have < self._need:
+            return b""
+        frames.append(Frame(self._kind, b"".join(self._parts)))
+        self._kind, self._parts, self._need, self._have = None, [], 0, 0
+        return memoryview(data)[take:] if take < len(data) else b""
 
     @property
     def pending(self) -> int:
         """Bytes received that do not yet make a whole frame."""
-        return len(self._buf)
+        return len(self._buf) + (self._have + _HEADER.size if self._kind is not None else 0)

@@ -293,16 +293,18 @@ class MigrationService:
             msg = outbox.get_nowait()
             try:
                 if isinstance(msg, PageBatch) and msg.packed is None:
-                    frame = await asyncio.to_thread(encode, msg)
+                    head, payload = await asyncio.to_thread(codec.encode_parts, msg)
                 else:
-                    frame = encode(msg)
-                await pacer.wait(len(frame))
+                    head, payload = codec.encode_parts(msg)
+                size = len(head) + len(payload)
+                await pacer.wait(size)
                 sent_at = time.monotonic()
-                await asyncio.wait_for(link.send(frame), self.wait_timeout)
+                await asyncio.wait_for(link.send(head, payload) if payload else link.send(head),
+                                       self.wait_timeout)
                 if isinstance(msg, PageBatch):
-                    policy.link_sent(len(frame), time.monotonic() - sent_at)
+                    policy.link_sent(size, time.monotonic() - sent_at)
                     flow.sent += 1
-                run.jobs.update(run.mig_id, wire=len(frame))
+                run.jobs.update(run.mig_id, wire=size)
             except (OSError, TimeoutError, ConnectionError, Exception) as e:
                 log.warning("migration of %s: sending %s failed: %r", run.name, type(msg).__name__, e)
                 if run.finished:

@@ -87,8 +87,9 @@ class PeerLink:
     def closed(self) -> bool:
         return self.rpc.closed.is_set()
 
-    async def send(self, frame: bytes) -> None:
-        await self.rpc.send_binary(frame)
+    async def send(self, frame: bytes, *more) -> None:
+        """One frame: ``frame`` followed by ``more`` (a payload written as it is)."""
+        await self.rpc.send_binary(frame, *more)
 
     def poll(self) -> bytes | None:
         """A frame that has already arrived, without waiting."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from ldtui.core.errors import LdmError
 from ldtui.net.framing import (FrameDecoder, FrameType, FramingError, check_hello, encode_frame, encode_json,
-                              hello)
+                              frame_header, hello)
 
 log = logging.getLogger("ldtui.net.rpc")
 HELLO_TIMEOUT = 10.0
@@ -214,9 +214,17 @@ class RpcClient:
         finally:
             self._pending.pop(req_id, None)
 
-    async def send_binary(self, data: bytes) -> None:
+    async def send_binary(self, data: bytes, *more) -> None:
+        """One BINARY frame carrying ``data`` and then ``more`` (buffers written as they
+        are: a large payload is not copied to join it to what precedes it)."""
         async with self._write_lock:
-            await _send(self._writer, encode_frame(FrameType.BINARY, data))
+            if not more:
+                await _send(self._writer, encode_frame(FrameType.BINARY, data))
+                return
+            self._writer.write(frame_header(FrameType.BINARY, len(data) + sum(len(m) for m in more)) + data)
+            for m in more:
+                self._writer.write(m)
+            await self._writer.drain()
 
     async def close(self) -> None:
         try:

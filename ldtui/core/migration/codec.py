@@ -60,6 +60,13 @@ class CodecError(Exception):
 
 
 def encode(msg) -> bytes:
+    head, payload = encode_parts(msg)
+    return head + payload if payload else head
+
+
+def encode_parts(msg) -> tuple[bytes, bytes]:
+    """A frame as (everything before the payload, the payload): the transport writes the
+    two one after the other, so a batch's pages are never copied to join them (B-2)."""
     name = type(msg).__name__
     if MESSAGE_TYPES.get(name) is not type(msg):
         raise CodecError(f"not a migration message: {name}")
@@ -78,7 +85,7 @@ def encode(msg) -> bytes:
     else:
         fields = converter.unstructure(msg)
     header = json.dumps({"type": name, "fields": fields}, separators=(",", ":")).encode()
-    return _HEAD.pack(MAGIC, VERSION, len(header)) + header + payload
+    return _HEAD.pack(MAGIC, VERSION, len(header)) + header, payload
 
 
 def decode(frame: bytes):
