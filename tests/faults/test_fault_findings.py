@@ -1,8 +1,4 @@
-"""What the fault runs found in the migration engine, pinned as tests until it is fixed.
-
-Each test is marked ``xfail(strict=True)``: it fails today for the reason given, and the
-day the engine is fixed it passes, which turns the mark into an error so it is removed.
-"""
+"""What the fault runs found in the migration engine, kept as tests once fixed."""
 
 from __future__ import annotations
 
@@ -15,11 +11,9 @@ from tests.faults.harness import DOMAIN, SOURCE, FaultLab, LdmClient
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SPEC M-7: during phase 1 (the source has journaled 'check' and waits for the target's "
-    "answer) the domain is not yet marked as migrating, so 'ldm stop-domain' of it is "
-    "accepted on the source; the lock is only taken at 'prepare' (core/migration)."))
 async def test_the_domain_is_locked_from_the_moment_its_migration_is_accepted(tmp_path):
+    """SPEC M-7: during phase 1 (the source has journaled 'check' and waits for the target's
+    answer) the domain is already held: stopping it is refused."""
     lab = FaultLab(tmp_path, hold=("target", "prepare", 3.0))
     try:
         await lab.start()

@@ -64,6 +64,13 @@ class SourceRun(Run):
                                      source_unmet=source_unmet(manager, d), live=live,
                                      downtime_limit_ms=downtime_limit_ms)
         super().__init__(manager, engine, engine.mig_id)
+        # M-7: the domain is held from the moment its migration is accepted, not only from
+        # phase 2, so nothing changes it (or starts a second migration of it) while the
+        # target runs its checks. A dry run holds nothing.
+        self._locked = False
+        if not dry_run:
+            manager.begin_migration(name, engine.mig_id)
+            self._locked = True
         self.name = name
         self.uuid = d.uuid
         self.was_active = d.state is DomainState.ACTIVE
@@ -71,7 +78,6 @@ class SourceRun(Run):
         self._reserved = tuple(d.bindings.reserved_strands) if d.bindings else ()
         self._journal_name = name
         self.batch_pages = batch_pages
-        self._locked = False
         self._pending_read = False
         self._runs = iter(())
         self._ledger: PageLedger | None = None
@@ -141,8 +147,9 @@ class SourceRun(Run):
 
     # -- phase 2 ---------------------------------------------------------------------------
     def _do_MarkMigrating(self, a):
-        self.manager.begin_migration(self.name, self.mig_id)
-        self._locked = True
+        if not self._locked:
+            self.manager.begin_migration(self.name, self.mig_id)
+            self._locked = True
         with self.manager.store.transaction():
             d = host_ops.find(self.manager, self.name, self.uuid)
             if d is None:

@@ -156,3 +156,18 @@ def test_remove_domain_destroys_the_source_copy_in_error_only_when_named(hosts):
                                           "holds the only copy\n")
     assert "ldg1" not in [d.name for d in a.m.domains()] and a.m.store.journal_entries() == []
     assert b.m.guest_info("ldg1")["run_state"] == "running"
+
+
+def test_a_second_migration_of_the_same_domain_is_refused_and_leaves_the_first_alone(hosts):
+    """M-7: the first request holds the domain from the moment it is accepted."""
+    from ldtui.core.migration import SourceRun
+    a, b = hosts
+    make_guest(a)
+    first = SourceRun(a.m, "ldg1", target_host="t5440-sys-2", user="root")
+    with pytest.raises(LdmError, match="being migrated"):
+        SourceRun(a.m, "ldg1", target_host="t5440-sys-2", user="root")
+    assert a.m.migrating() == {"ldg1": first.mig_id}
+    r = ldm(a, "stop-domain ldg1")
+    assert r.exit_code == 1 and "being migrated" in r.stderr
+    first.abandon(("t5440-sys-2 cannot be reached",))
+    assert a.m.migrating() == {} and a.m.guest_info("ldg1")["run_state"] == "running"
