@@ -351,7 +351,7 @@ class LdtuiApp(App[None]):
                 row = next((d for d in snap.domains if d.name == request.domain), None) if snap else None
                 if row is not None and row.flags[5:6] == "e":
                     lines += ["", f"{request.domain} on {request.source_host} is now in the migration error state "
-                              "(flag e): close this, select it and press r to recover (G-13)."]
+                              "(flag e): close this, select it and press r to recover."]
                 self.push_screen(MessageDialog(f"Migration of {what} failed", lines, failure=True))
 
         self.run_worker(go(), group="migrations", exit_on_error=False, name=f"migrate {request.domain}")

@@ -68,11 +68,11 @@ def rehearsal_commands(app: "LdtuiApp") -> Iterator[Command]:
         if handoff:
             yield (f"Cut link between {a} and {b} at next handoff",
                    partial(app.rehearse, "cut_link_at_handoff", a, b),
-                   "rehearsal: right after GO, the source is left in e (G-13)")
+                   "rehearsal: right after GO, the source is left in e")
             if hasattr(lab, "lose_confirmation_at_handoff"):
                 yield (f"Lose the confirmation between {a} and {b} at next handoff",
                        partial(app.rehearse, "lose_confirmation_at_handoff", a, b),
-                       "rehearsal: the target runs the domain, the source is left in e (G-13)")
+                       "rehearsal: the target runs the domain, the source is left in e")
     if hasattr(lab, "slow_migrations"):
         if getattr(lab, "slowed", False):
             yield ("Migrations at full speed (rehearsal)", partial(app.rehearse, "full_speed_migrations"),

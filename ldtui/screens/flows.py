@@ -106,7 +106,7 @@ class Flows:
             app.push_screen(MessageDialog(
                 f"Only {source} can cancel this migration",
                 [f"{row.name} on {view.hostname} is the target of a migration started by {source}.",
-                 "A host controls only the migrations it started (SPEC G-12).",
+                 "A host controls only the migrations it started.",
                  f"Select the source domain on {source} and press c there."]))
             return
         if role == "e":
