@@ -46,6 +46,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -228,6 +229,18 @@ def cpu_seconds(pid: int) -> tuple[float, int]:
     return 0.0, 0
 
 
+def logged_transfer(log: Path) -> tuple[int, int, float]:
+    """From the source's ldmd.log, its last migration's compressed and total page batches
+    and the seconds it waited for the target's acknowledgements."""
+    found = (0, 0, 0.0)
+    with contextlib.suppress(OSError):
+        for line in log.read_text(errors="replace").splitlines():
+            m = re.search(r"(\d+) of (\d+) batches compressed, ([\d.]+)s waiting", line)
+            if m:
+                found = (int(m[1]), int(m[2]), float(m[3]))
+    return found
+
+
 def peak_rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -252,6 +265,7 @@ async def migrate_once(lab: Lab, src: str, dst: str, *, live: bool, dirty: int, 
     if code:
         raise RuntimeError(f"migration {src} → {dst} failed: {err.strip()}")
     job = await last_job(s["port"], lab.record["known_hosts"])
+    compressed, batches, stalled = logged_transfer(Path(s["state"]) / "ldmd.log")
     return {
         "mode": "live" if live else "warm", "dirty_rate": dirty, "from": src, "to": dst,
         "total_s": total, "downtime_ms": job.downtime_ms, "expected_downtime_ms": job.expected_downtime_ms,
@@ -261,6 +275,7 @@ async def migrate_once(lab: Lab, src: str, dst: str, *, live: bool, dirty: int, 
         "peak_rss_source": peak_rss(s["pid"]), "peak_rss_target": peak_rss(d["pid"]),
         "cpu_source_s": cpu[0][0], "cpu_target_s": cpu[1][0],
         "minor_faults_source": cpu[0][1], "minor_faults_target": cpu[1][1],
+        "batches": batches, "batches_compressed": compressed, "ack_wait_s": stalled,
     }
 
 

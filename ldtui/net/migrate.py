@@ -7,15 +7,20 @@ The engines decide (``core.migration``); this module only moves their frames bet
 client keeps the channel open and stops printing — lets it go on (G-12).
 
 The data path (B-2) is a pipeline: while the event loop writes batch *n* to the SSH
-channel (and encrypts it), one worker thread reads batch *n+1* from the domain's memory
-and another compresses it; on the target a worker thread decompresses each batch and
-writes it straight into the domain's memory file while the loop decrypts the next.
+channel (and encrypts it), a worker thread reads batch *n+1* from the domain's memory and
+prepares it for the wire (compressed when that pays, :class:`CompressionPolicy`); a batch
+leaves as its header and then its pages as read, never copied to join them. On the target
+a worker thread decompresses each batch and writes it straight into the domain's memory
+file while the loop decrypts the next.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import ipaddress
+import os
+import socket
 
 import attrs
 import logging
@@ -159,8 +164,10 @@ class MigrationService:
                  "live" if req.live else "warm", link.conn.get_extra_info("send_cipher"), time.monotonic() - t0)
         outbox: asyncio.Queue = asyncio.Queue()
         run.deliver = lambda messages: [outbox.put_nowait(m) for m in messages]
+        flow = _Flow()
+        policy = CompressionPolicy(cap=req.bandwidth, peer_on_this_host=_on_this_host(self.ldmd.peers.get(req.host)))
         try:
-            await self._exchange(run, link, outbox, _Pacer(req.bandwidth), CompressionPolicy(cap=req.bandwidth))
+            await self._exchange(run, link, outbox, _Pacer(req.bandwidth), policy, flow)
         except asyncio.CancelledError:
             if not run.finished:
                 run.feed(LinkLost("The manager is stopping"))
@@ -173,9 +180,11 @@ class MigrationService:
         job = run.jobs.get(run.mig_id)
         if job is not None:
             log.info("migration of %s to %s %s in %.2fs: %d bytes of memory, %d on the wire, %d rounds, "
-                     "downtime %.1f ms (expected %.1f), %d zero pages not sent", req.source, req.host,
+                     "downtime %.1f ms (expected %.1f), %d zero pages not sent; %d of %d batches compressed, "
+                     "%.3fs waiting for acknowledgements", req.source, req.host,
                      outcome.status, time.monotonic() - t0, job.bytes_sent, job.bytes_on_wire, job.iteration + 1,
-                     job.downtime_ms, job.expected_downtime_ms, job.zero_pages)
+                     job.downtime_ms, job.expected_downtime_ms, job.zero_pages, policy.compressed, policy.batches,
+                     flow.stalled)
         if outcome.succeeded:
             return []
         if outcome.status == "refused":
@@ -183,11 +192,10 @@ class MigrationService:
         return failure_lines(req.source, outcome.lines, dry_run=req.dry_run)
 
     async def _exchange(self, run: SourceRun, link: PeerLink, outbox: asyncio.Queue, pacer: "_Pacer",
-                        policy: "CompressionPolicy") -> None:
+                        policy: "CompressionPolicy", flow: "_Flow") -> None:
         for m in run.start():
             outbox.put_nowait(m)
         reading: asyncio.Future | None = None
-        flow = _Flow()
         try:
             while True:
                 if not await self._flush(run, link, outbox, pacer, policy, flow) or run.finished:
@@ -224,8 +232,11 @@ class MigrationService:
                         continue
                 else:
                     # Waiting for the target: its answer, or (window full) its acknowledgement.
+                    waited = time.monotonic() if run.wants_pages else 0.0
                     try:
                         frame = await link.recv(self.wait_timeout)
+                        if waited:
+                            flow.stalled += time.monotonic() - waited
                     except TimeoutError:
                         self._feed(run, outbox, Timeout())
                         continue
@@ -396,56 +407,124 @@ def _decode_and_receive(run: TargetRun, frame: bytes):
 class CompressionPolicy:
     """Whether to compress the next batch: only when it makes the transfer faster (B-2).
 
-    Compressing a batch spends ``in / compressor speed`` seconds of CPU to save
-    ``(in - out) / link rate`` seconds of link. So it pays when the *saving rate* — bytes
-    saved per second of compressing, ``(1 - ratio) × compressor speed`` — beats the link
-    rate. Both are measured as the migration goes: the link from the time each frame takes
-    to leave (never above a ``-b`` cap), the compressor on every ``PROBE_EVERY``-th batch (1 in 32),
-    which is always compressed. Measured here (docs/PERFORMANCE.md): text-like pages save
-    ~0.18 GB/s at zstd level 1 while a loopback channel carries ~0.6 GB/s, and random
-    pages save nothing — so on loopback most batches go as they are; behind a 1 Gbit/s
-    link or a ``-b 100M`` cap text-like batches go compressed.
+    Compressing a batch of ``n`` bytes costs ``n / C`` seconds of a worker thread (``C``
+    the compressor's speed) and leaves ``r·n`` bytes (``r`` its ratio) for the link, which
+    moves ``L`` bytes a second (the event loop encrypting and writing them). Two cases:
+
+    - *no spare core* (both cores busy — on loopback the target ``ldmd`` and the source's
+      loop take one each): the compressor's CPU is taken from the loop, so the costs add
+      up: ``n/C + r·n/L < n/L``, i.e. it pays when the *saving rate* ``(1 - r)·C`` beats
+      ``L``;
+    - *a spare core*: the worker compresses batch *n+1* while the loop sends batch *n*,
+      so a batch costs ``max(n/C, r·n/L)`` instead of ``n/L``: it pays when the
+      compressor outruns the link (``C > L``) and saves anything (``r < 1``). Only when
+      the target runs on another machine: on this one (a loopback peer, as in the lab and
+      the benchmark) the idle core is the target's, which needs it to decompress —
+      measured, counting it as spare compressed ~5 % of the batches and cost ~20 %.
+
+    ``C`` and ``r`` are measured on a sample (the first :attr:`PROBE_BYTES`) of every
+    :attr:`PROBE_EVERY`-th batch and on every batch actually compressed; ``L`` from the time
+    each frame takes to leave (never above a ``-b`` cap); spare cores from the host's idle
+    time (``/proc/stat``) since the last probe. Measured here (docs/PERFORMANCE.md):
+    text-like pages at zstd level 1 keep 42 % at ~0.3 GB/s (saving ~0.18 GB/s) while a
+    loopback channel carries ~0.6 GB/s, so on loopback batches go as they are; behind a
+    1 Gbit/s link or a ``-b 100M`` cap text-like batches go compressed, random ones never.
     """
 
-    PROBE_EVERY = 32
+    PROBE_EVERY = 16
+    PROBE_BYTES = 256 << 10
     _ALPHA = 0.3
 
-    def __init__(self, *, cap: int | None = None) -> None:
+    def __init__(self, *, cap: int | None = None, idle=None, peer_on_this_host: bool = False) -> None:
         self.cap = cap
         """The ``-b`` bandwidth cap: the link is never faster than that."""
         self.batches = 0
         self.compressed = 0
-        self.saving_rate = 0.0
-        """Bytes saved per second of compressing, over recent probes."""
+        self.speed = 0.0
+        """Compressor input bytes per second of compressing, over recent measurements."""
+        self.ratio = 1.0
+        """Compressed size ÷ input size, over recent measurements."""
         self.link_rate = 0.0
         """Wire bytes a second of recent frames (0 until measured)."""
+        self.spare_cores = 0.0
+        """Idle cores of this host since the last probe (0 where that cannot be read)."""
+        self._idle = idle or ((lambda: None) if peer_on_this_host else _host_idle)
+        self._idle_mark = self._idle()
 
-    def _mix(self, old: float, new: float) -> float:
-        return new if not old else old + self._ALPHA * (new - old)
+    @property
+    def saving_rate(self) -> float:
+        """Bytes saved per second of compressing."""
+        return (1.0 - self.ratio) * self.speed
+
+    def _mix(self, old: float, new: float, first: bool) -> float:
+        return new if first else old + self._ALPHA * (new - old)
+
+    def _measure(self, nbytes: int, out: int, seconds: float) -> None:
+        first = not self.speed
+        self.speed = self._mix(self.speed, nbytes / max(seconds, 1e-6), first)
+        self.ratio = self._mix(self.ratio, min(out / nbytes, 1.0), first)
 
     def should_compress(self) -> bool:
-        if self.batches % self.PROBE_EVERY == 1 or not self.link_rate or not self.saving_rate:
-            return True
+        if not self.speed or not self.link_rate or self.ratio >= 1.0:
+            return False
+        if self.spare_cores >= 1.0:
+            return self.speed > self.link_rate
         return self.saving_rate > self.link_rate
 
     def pack(self, event: PagesRead) -> PagesRead:
         """Runs in a worker thread: the batch's payload, compressed or not."""
         self.batches += 1
-        compress = self.should_compress()
+        data = event.data
+        if self.batches % self.PROBE_EVERY == 1 or not self.speed:
+            self._probe(data)
+        if not self.should_compress():
+            packed, _ = codec.pack_pages(data, compress=False)
+            return attrs.evolve(event, packed=packed, compressed=False)
         start = time.perf_counter()
-        packed, compressed = codec.pack_pages(event.data, compress=compress)
-        if compressed:
+        packed, compressed = codec.pack_pages(data, compress=True)
+        self._measure(len(data), len(packed), time.perf_counter() - start)
+        if len(packed) >= len(data):
+            packed, compressed = codec.pack_pages(data, compress=False)  # nothing gained
+        else:
             self.compressed += 1
-            seconds = max(time.perf_counter() - start, 1e-6)
-            self.saving_rate = self._mix(self.saving_rate, max(len(event.data) - len(packed), 0) / seconds)
-            if len(packed) >= len(event.data):
-                packed, compressed = codec.pack_pages(event.data, compress=False)  # nothing gained
         return attrs.evolve(event, packed=packed, compressed=compressed)
+
+    def _probe(self, data) -> None:
+        sample = memoryview(data)[:self.PROBE_BYTES]
+        start = time.perf_counter()
+        out, _ = codec.pack_pages(sample, compress=True)
+        self._measure(len(sample), len(out), time.perf_counter() - start)
+        mark = self._idle()
+        if mark and self._idle_mark:
+            idle, total = mark[0] - self._idle_mark[0], mark[1] - self._idle_mark[1]
+            if total > 0:
+                self.spare_cores = idle / total * (os.cpu_count() or 1)
+        self._idle_mark = mark
 
     def link_sent(self, nbytes: int, seconds: float) -> None:
         if nbytes >= 64 << 10 and seconds > 0:
             rate = nbytes / seconds
-            self.link_rate = self._mix(self.link_rate, min(rate, self.cap) if self.cap else rate)
+            self.link_rate = self._mix(self.link_rate, min(rate, self.cap) if self.cap else rate, not self.link_rate)
+
+
+def _on_this_host(peer: tuple[str, int] | None) -> bool:
+    """Whether a peer address (from the [peers] table) is this machine."""
+    if not peer:
+        return False
+    try:
+        return ipaddress.ip_address(peer[0]).is_loopback
+    except ValueError:
+        return peer[0] in ("localhost", socket.gethostname())
+
+
+def _host_idle() -> tuple[int, int] | None:
+    """(idle, total) CPU time of this host so far, in clock ticks; None where unknown."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields[:8])) if len(fields) >= 4 else None
 
 
 class _Flow:
@@ -454,6 +533,8 @@ class _Flow:
     def __init__(self) -> None:
         self.sent = 0
         self.acked = 0
+        self.stalled = 0.0
+        """Seconds the sender had pages ready but the window was full."""
 
     @property
     def open(self) -> bool:

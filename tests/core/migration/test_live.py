@@ -115,8 +115,10 @@ def test_a_live_request_for_a_bound_domain_is_an_ordinary_move(hosts):
 
 
 @pytest.mark.parametrize("sent, seconds, dirty, limit, switch", [
-    (1000 * M, 1.0, 100 * M, 300, True),     # 100 MB at 1 GB/s: 100 ms fits 300 ms
-    (1000 * M, 1.0, 400 * M, 300, False),    # 400 ms does not
+    (1000 * M, 1.0, 600 * M, 700, True),     # 600 ms fits 700 ms; the guest dirties too fast for another round to halve it
+    (1000 * M, 1.0, 100 * M, 300, False),    # 100 ms fits 300 ms, but one more round leaves ~10 ms: it pays
+    (1000 * M, 1.0, 15 * M, 300, True),      # 15 ms left: not worth another round
+    (1000 * M, 1.0, 400 * M, 300, False),    # 400 ms does not fit
     (0, 1.0, 0, 300, True),                  # nothing left
 ])
 def test_the_switchover_rule(sent, seconds, dirty, limit, switch):
@@ -160,3 +162,13 @@ def test_the_ledger_sums_the_latest_contents_of_every_page_in_any_order():
     assert (a.checksum, a.count) == (b.checksum, b.count) and a.count == 2
     b.set(5, one)
     assert a.checksum != b.checksum
+
+
+def test_a_fast_first_round_is_followed_by_one_more_then_the_switch():
+    # 4 GiB in 6 s while the guest writes 20 MB/s: the first round's dirty log (~126 MB)
+    # would fit 300 ms, but one more round leaves ~5 MB (~8 ms of pause).
+    c = Convergence(downtime_limit_ms=300)
+    first = c.after_round(RoundResult(round=0, sent_bytes=3200 * M, seconds=6.0, dirty_bytes=126 * M))
+    assert not first.switch_over and first.throttle == 0 and first.expected_downtime_ms < 300
+    second = c.after_round(RoundResult(round=1, sent_bytes=126 * M, seconds=0.25, dirty_bytes=5 * M))
+    assert second.switch_over and not second.forced and second.expected_downtime_ms < 20
