@@ -150,7 +150,8 @@ class MigrationService:
         try:
             link = await open_peer_link(req.host, self.ldmd.peers, req.user, password,
                                         known_hosts=self.ldmd.peer_known_hosts, keepalive=self.keepalive,
-                                        crypto_units=has_crypto_units(self.manager))
+                                        crypto_units=has_crypto_units(self.manager),
+                                        jump=self.ldmd.jumps.get(req.host), jump_key=self.ldmd.host_key)
         except PeerUnavailable as e:
             log.info("migration of %s to %s: %s", req.source, req.host, e.message)
             if e.code == "permission-denied":

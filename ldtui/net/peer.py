@@ -150,21 +150,23 @@ def has_crypto_units(manager) -> bool:
 async def open_peer_link(hostname: str, peers: dict[str, tuple[str, int]], user: str, password: str, *,
                          known_hosts: str | Path | None, keepalive: tuple[float, int] = KEEPALIVE,
                          timeout: float = CONNECT_TIMEOUT, jump: tuple[str, int, str] | None = None,
-                         crypto_units: bool = True) -> PeerLink:
+                         jump_key=None, crypto_units: bool = True) -> PeerLink:
     """Log in to ``hostname``'s manager and open the migration request.
 
     ``peers`` maps host names to (address, port) — the host's [peers] table. ``jump`` is an
-    optional (address, port, user) of an SSH jump host (asyncssh ``tunnel=``).
+    optional (address, port, user) of an SSH jump host (asyncssh ``tunnel=``), logged in to
+    with ``jump_key`` (this host's own key) and checked against ``known_hosts``.
     ``crypto_units``: this host's primary has MAUs, so AES-GCM leads the cipher list.
     """
     conn, rpc = await _connect(hostname, peers, user, password, known_hosts=known_hosts,
-                               keepalive=keepalive, timeout=timeout, jump=jump,
+                               keepalive=keepalive, timeout=timeout, jump=jump, jump_key=jump_key,
                                ciphers=CIPHERS_WITH_CRYPTO_UNITS if crypto_units else CIPHERS_SOFTWARE)
     call = asyncio.ensure_future(rpc.call(PEER_METHOD, {}, timeout=None))
     return PeerLink(conn, rpc, call)
 
 
-async def _connect(hostname, peers, user, password, *, known_hosts, keepalive, timeout, jump, ciphers=None):
+async def _connect(hostname, peers, user, password, *, known_hosts, keepalive, timeout, jump, jump_key=None,
+                   ciphers=None):
     if hostname not in peers:
         raise PeerUnavailable("unknown-host", f"{hostname} is not in this host's peers table")
     addr, port = peers[hostname]
@@ -173,8 +175,7 @@ async def _connect(hostname, peers, user, password, *, known_hosts, keepalive, t
     tunnel = None
     try:
         if jump is not None:
-            tunnel = await asyncssh.connect(jump[0], jump[1], username=jump[2], known_hosts=None,
-                                            connect_timeout=timeout, config=None)
+            tunnel = await _connect_jump(hostname, jump, jump_key, known_hosts, timeout)
         conn = await asyncssh.connect(
             addr, port, tunnel=tunnel, username=user, password=password, client_factory=lambda: client,
             known_hosts=([], [], []), client_keys=None, agent_path=None, preferred_auth="password",
@@ -201,11 +202,28 @@ async def _connect(hostname, peers, user, password, *, known_hosts, keepalive, t
     return conn, rpc
 
 
+async def _connect_jump(hostname, jump, key, known_hosts, timeout):
+    """The SSH connection to the jump host in front of ``hostname`` (S-3)."""
+    addr, port, juser = jump
+    if not known_hosts:
+        raise PeerUnavailable("host-key", f"Host key verification failed: no known_hosts file to check "
+                                          f"jump host {addr}:{port} for {hostname}")
+    try:
+        return await asyncssh.connect(addr, port, username=juser, known_hosts=str(known_hosts),
+                                      client_keys=[key] if key is not None else None, agent_path=None,
+                                      password=None, connect_timeout=timeout, config=None)
+    except asyncssh.HostKeyNotVerifiable:
+        raise PeerUnavailable("host-key", f"Host key verification failed for jump host {addr}:{port}") from None
+    except asyncssh.PermissionDenied:
+        raise PeerUnavailable("unreachable", f"Cannot connect to {hostname}: jump host {addr}:{port} refused "
+                                             f"this host's key for {juser}") from None
+
+
 async def report_from(hostname: str, peers, user: str, password: str, name: str, *,
-                      known_hosts, timeout: float = CONNECT_TIMEOUT) -> dict:
+                      known_hosts, timeout: float = CONNECT_TIMEOUT, jump=None, jump_key=None) -> dict:
     """Ask ``hostname``'s manager what it knows of domain ``name`` (the recovery wizard, T-6)."""
     conn, rpc = await _connect(hostname, peers, user, password, known_hosts=known_hosts,
-                               keepalive=KEEPALIVE, timeout=timeout, jump=None)
+                               keepalive=KEEPALIVE, timeout=timeout, jump=jump, jump_key=jump_key)
     try:
         return await rpc.call(REPORT_METHOD, {"name": name}, timeout=timeout)
     finally:

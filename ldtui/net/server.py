@@ -77,6 +77,9 @@ class Ldmd:
         self.peers_file = Path(peers_file) if peers_file else None
         self._peers_stamp: float | None = None
         self.peer_known_hosts = Path(peer_known_hosts) if peer_known_hosts else None
+        self.jumps: dict[str, tuple[str, int, str]] = config.jump_map()
+        """Peers reached through an SSH jump host: name → (address, port, user). This host
+        logs in to the jump host with its own host key (S-3)."""
         self.tick_interval = tick_interval
         self.keepalive = (keepalive_interval, keepalive_count_max)
         self.throttle = throttle or LoginThrottle()

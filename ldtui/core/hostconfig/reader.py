@@ -229,6 +229,22 @@ def _peers(t: _Table) -> tuple[tuple[str, str, int], ...]:
     return tuple(out)
 
 
+def _jumps(t: _Table, peers: tuple[tuple[str, str, int], ...]) -> tuple[tuple[str, str, str, int], ...]:
+    """``[jumps] peer = "USER@ADDRESS:PORT"``: reach that peer through an SSH jump host."""
+    out = []
+    known = {h for h, _, _ in peers}
+    for host in t.data:
+        value = t.get(host, str)
+        user, at, rest = value.rpartition("@")
+        addr, colon, port = rest.rpartition(":")
+        if not at or not user or not colon or not addr or not port.isdigit() or not 0 < int(port) < 65536:
+            raise t.fail(host, f"expected USER@ADDRESS:PORT, got {value!r}")
+        if host not in known:
+            raise t.fail(host, "no [peers] entry for this host")
+        out.append((host, user, addr.strip("[]"), int(port)))
+    return tuple(out)
+
+
 def parse_host(data: dict, file: str, where: str = "") -> HostConfig:
     """Validate one host's table (the whole file, or one ``[[hosts]]`` of a lab)."""
     top = _Table(file, where, data)
@@ -247,6 +263,8 @@ def parse_host(data: dict, file: str, where: str = "") -> HostConfig:
     users = tuple(_user(u) for u in top.sub("users", array=True))
     (pt,) = top.sub("peers")
     peers = _peers(pt)
+    (jt,) = top.sub("jumps")
+    jumps = _jumps(jt, peers)
     (prim,) = top.sub("primary")
     primary = _domain(prim, "primary")
     services: list[ServiceConfig] = []
@@ -263,7 +281,7 @@ def parse_host(data: dict, file: str, where: str = "") -> HostConfig:
         seen.add(d.name)
     top.finish()
     return HostConfig(name=name, listen_host=listen, listen_port=port, settings=settings, machine=machine,
-                      users=users, peers=peers, primary=primary, services=tuple(services), domains=domains,
+                      users=users, peers=peers, jumps=jumps, primary=primary, services=tuple(services), domains=domains,
                       source=file, raw=data)
 
 

@@ -92,6 +92,8 @@ class HostConfig:
     users: tuple[UserConfig, ...] = ()
     peers: tuple[tuple[str, str, int], ...] = ()
     """(hostname, address, port) of the other managers this one reaches."""
+    jumps: tuple[tuple[str, str, str, int], ...] = ()
+    """(hostname, user, address, port): peers reached through an SSH jump host (S-3)."""
     primary: DomainConfig = DomainConfig(name="primary")
     services: tuple[ServiceConfig, ...] = ()
     domains: tuple[DomainConfig, ...] = ()
@@ -102,3 +104,7 @@ class HostConfig:
 
     def peer_map(self) -> dict[str, tuple[str, int]]:
         return {h: (a, p) for h, a, p in self.peers}
+
+    def jump_map(self) -> dict[str, tuple[str, int, str]]:
+        """Peer host name → (address, port, user) of the jump host that leads to it."""
+        return {h: (a, p, u) for h, u, a, p in self.jumps}
