@@ -30,7 +30,7 @@ from typing import Callable
 import attrs
 
 from ldtui.core.hostconfig import HostConfig, load_lab
-from ldtui.net.proxy import LinkProxy, _reset
+from ldtui.net.proxy import LinkProxy
 
 log = logging.getLogger("ldtui.net.lab")
 START_TIMEOUT = 30.0
@@ -54,35 +54,8 @@ class LabLink(LinkProxy):
         super().__init__(*args, **kwargs)
         self.replies_lost = False
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections_seen += 1
-        try:
-            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*self.target), 10)
-        except (OSError, TimeoutError):
-            _reset(writer)
-            return
-        pair = (writer, up_writer)
-        self._pairs.add(pair)
-        try:
-            await asyncio.gather(self._pump(reader, up_writer), self._pump_back(up_reader, writer))
-        finally:
-            self._pairs.discard(pair)
-            for w in pair:
-                w.close()
-
-    async def _pump_back(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                data = await reader.read(1 << 18)
-                if not data:
-                    writer.write_eof() if writer.can_write_eof() else None
-                    return
-                if not self._flowing.is_set() or self.replies_lost:
-                    continue
-                writer.write(data)
-                await writer.drain()
-        except (OSError, RuntimeError):
-            return
+    def _swallows(self, back: bool) -> bool:
+        return super()._swallows(back) or (back and self.replies_lost)
 
 
 @attrs.define

@@ -110,21 +110,25 @@ class LinkProxy:
         pair = (writer, up_writer)
         self._pairs.add(pair)
         try:
-            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer, back=True))
         finally:
             self._pairs.discard(pair)
             for w in pair:
                 w.close()
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _swallows(self, back: bool) -> bool:
+        """Whether bytes in this direction vanish now (``back``: target towards source)."""
+        return not self._flowing.is_set()   # a partition swallows what is in flight
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, back: bool = False) -> None:
         try:
             while True:
                 data = await reader.read(_CHUNK)
                 if not data:
                     writer.write_eof() if writer.can_write_eof() else None
                     return
-                if not self._flowing.is_set():
-                    continue            # a partition swallows what is in flight
+                if self._swallows(back):
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (OSError, RuntimeError):

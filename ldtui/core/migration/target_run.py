@@ -9,7 +9,7 @@ from ldtui.core.errors import AuthError, LdmError
 from ldtui.core.migration import host_ops
 from ldtui.core.migration.checks import target_unmet
 from ldtui.core.migration.events import (
-    ChecksDone, Created, CreateReceiving, ImportState, Received, ResumedLocally, ResumeReceived,
+    Created, CreateReceiving, ImportState, Received, ResumedLocally, ResumeReceived,
     RunChecks, Verified, VerifyDigest, WritePages,
 )
 from ldtui.core.migration.ledger import PageLedger
