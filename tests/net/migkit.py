@@ -86,3 +86,25 @@ def fill_memory(manager, name: str, pages: int) -> str:
     for p in range(pages):
         mem.write_page(p * 7 % mem.pages, (p + 1).to_bytes(4, "big") * 2048)
     return mem.digest()
+
+
+# -- fixtures shared by the migration tests ------------------------------------------------
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+async def lab(tmp_path):
+    """t5440-sys-1 and t5440-sys-2 of the default lab, migration installed."""
+    hosts = Hosts(tmp_path, ("t5440-sys-1", "t5440-sys-2"))
+    await hosts.start()
+    yield hosts
+    await hosts.stop()
+
+
+@pytest.fixture
+async def slow_lab(tmp_path):
+    """Small batches and a pause between them, so a migration can be watched and cancelled."""
+    hosts = Hosts(tmp_path, ("t5440-sys-1", "t5440-sys-2"))
+    await hosts.start(page_delay=0.05, batch_pages=4)
+    yield hosts
+    await hosts.stop()

@@ -103,3 +103,36 @@ async def ldm_client(*args: str, password: str | None = ROOT_PASSWORD, known_hos
     """Run the ``ldm`` client as an operator's script would (its own process, no tty)."""
     return await run_process([sys.executable, "-c", "from ldtui.net.client import main; main()", *args],
                              env=client_env(password, known_hosts, env), stdin=stdin, timeout=timeout)
+
+
+# -- fixtures shared by the network, fuzz and security tests --------------------------------
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def host_file(tmp_path) -> Path:
+    p = tmp_path / "t5440-sys-1.toml"
+    p.write_text(HOST_TOML)
+    return p
+
+
+@pytest.fixture
+def host_config(host_file):
+    from ldtui.core.hostconfig import load_host_config
+    return load_host_config(host_file)
+
+
+@pytest.fixture
+async def ldmd(host_config, tmp_path):
+    """A running host on 127.0.0.1, port 0; its known_hosts file is ``ldmd.known_hosts_file``."""
+    from ldtui.net.ratelimit import LoginThrottle
+    from ldtui.net.server import Ldmd
+
+    d = Ldmd(host_config, tmp_path / "state", listen=("127.0.0.1", 0),
+             throttle=LoginThrottle(base=0.05, cap=0.2))
+    await asyncio.wait_for(d.start(), 10)
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"[127.0.0.1]:{d.port} {d.host_public_key}\n")
+    d.known_hosts_file = kh
+    yield d
+    await asyncio.wait_for(d.stop(), 10)

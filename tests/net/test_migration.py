@@ -4,26 +4,9 @@ import asyncio
 
 import pytest
 
-from migkit import Hosts, fill_memory, ssh_ldm, wait_for
+from migkit import Hosts, lab, slow_lab, fill_memory, ssh_ldm, wait_for  # noqa: F401  (lab, slow_lab: shared fixtures)
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def lab(tmp_path):
-    hosts = Hosts(tmp_path, ("t5440-sys-1", "t5440-sys-2"))
-    await hosts.start()
-    yield hosts
-    await hosts.stop()
-
-
-@pytest.fixture
-async def slow_lab(tmp_path):
-    """Small batches and a pause between them, so a migration can be watched and cancelled."""
-    hosts = Hosts(tmp_path, ("t5440-sys-1", "t5440-sys-2"))
-    await hosts.start(page_delay=0.05, batch_pages=4)
-    yield hosts
-    await hosts.stop()
 
 
 def names(lab, host):

@@ -6,25 +6,9 @@ import time
 
 import pytest
 
-from migkit import Hosts, ssh_ldm, wait_for
+from migkit import Hosts, lab, slow_lab, ssh_ldm, wait_for  # noqa: F401  (lab, slow_lab: shared fixtures)
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def lab(tmp_path):
-    hosts = Hosts(tmp_path, ("t5440-sys-1", "t5440-sys-2"))
-    await hosts.start()
-    yield hosts
-    await hosts.stop()
-
-
-@pytest.fixture
-async def slow_lab(tmp_path):
-    hosts = Hosts(tmp_path, ("t5440-sys-1", "t5440-sys-2"))
-    await hosts.start(page_delay=0.05, batch_pages=4)
-    yield hosts
-    await hosts.stop()
 
 
 def random_pages(manager, name: str, pages: int) -> None:
