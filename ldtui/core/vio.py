@@ -71,6 +71,14 @@ class ServicesMixin:
         return mac
 
     # -- shared ---------------------------------------------------------------------------
+    def _remove_service(self, kind: str, name: str, label: str, users: list[str]) -> None:
+        """Remove a service no bound or configured device uses (``users``: ``domain/device``)."""
+        svc = self._service(kind, name)
+        self._check_service_change(svc.ldom)
+        if users:
+            raise LdmError("service-in-use", f"{label} {name} is in use by {', '.join(users)}")
+        self.store.delete_service(kind, name)
+
     def _service(self, kind: str, name: str):
         svc = next((s for s in self.store.services(kind) if s.name == name), None)
         if svc is None:
@@ -119,12 +127,9 @@ class ServicesMixin:
 
     @mutation
     def remove_vds(self, service: str) -> None:
-        svc = self._service("vds", service)
-        self._check_service_change(svc.ldom)
-        users = [f"{d.name}/{v.name}" for d in self._all() for v in d.constraints.vdisks if v.service == service]
-        if users:
-            raise LdmError("service-in-use", f"Virtual disk service {service} is in use by {', '.join(users)}")
-        self.store.delete_service("vds", service)
+        self._remove_service("vds", service, "Virtual disk service",
+                             [f"{d.name}/{v.name}" for d in self._all() for v in d.constraints.vdisks
+                              if v.service == service])
 
     @mutation
     def add_vdsdev(self, backend: str, volume: str, service: str, *, options: str = "") -> None:
@@ -191,12 +196,9 @@ class ServicesMixin:
 
     @mutation
     def remove_vsw(self, name: str) -> None:
-        svc = self._service("vsw", name)
-        self._check_service_change(svc.ldom)
-        users = [f"{d.name}/{v.name}" for d in self._all() for v in d.constraints.vnets if v.switch == name]
-        if users:
-            raise LdmError("service-in-use", f"Virtual switch {name} is in use by {', '.join(users)}")
-        self.store.delete_service("vsw", name)
+        self._remove_service("vsw", name, "Virtual switch",
+                             [f"{d.name}/{v.name}" for d in self._all() for v in d.constraints.vnets
+                              if v.switch == name])
 
     @mutation
     def add_vnet(self, ifname: str, switch: str, ldom: str, *, mac: str | None = None, mode: str = "") -> None:
