@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -116,6 +117,11 @@ async def serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # What is loaded by now lives as long as the daemon: keep it out of the collector's
+    # scans, which otherwise walk all of it again and again while a migration allocates
+    # (measured: 2-3 % of each side's CPU during a migration went to gc).
+    gc.collect()
+    gc.freeze()
     logging.getLogger("ldtui.ldmd").info("pid %d serving %s on port %d", os.getpid(), config.name, ldmd.port)
     await stop.wait()
     if local is not None:
