@@ -48,16 +48,22 @@ def test_targets_and_table_report_what_was_measured():
            "expected_downtime_ms": 90.0, "wire_bytes": 10 << 20, "memory_sent_bytes": 12 << 20, "rounds": 3,
            "throttle": 0, "zero_pages": 5, "effective_rate": 300e6, "wire_rate": 250e6,
            "peak_rss_source": 100e6, "peak_rss_target": 90e6, "ratio_effective_to_openssh": 0.5,
-           "ratio_wire_to_asyncssh": 0.4, "ratio_wire_to_raw_tcp": 0.2}
+           "ratio_wire_to_asyncssh": 0.4, "ratio_wire_to_raw_tcp": 0.2, "ratio_wire_to_pipeline": 0.6,
+           "ceiling_effective_rate": 900e6, "ceiling_ratio_to_openssh": 1.5,
+           "cpu_source_s": 0.02, "cpu_target_s": 0.03}
     result = {"machine": migration.machine(), "size": 1 << 30, "state_dir": "/x", "memory_mix": "mix",
               "runs": [dict(run, mode="warm", dirty_rate=0, downtime_ms=2000.0), run],
               "baselines": {"bytes": 1, "raw_tcp": 1.2e9, "asyncssh_channel": 6e8, "openssh_stream": 6e8,
-                            "openssh_note": "n"}}
+                            "openssh_note": "n",
+                            "asyncssh_pipeline": {"rate": 4e8, "bytes": 1 << 20, "cpu_source_s": 0.001,
+                                                  "cpu_target_s": 0.0012}}}
     t = migration.targets(result)
     assert t["live downtime <= 100 ms at 20 MB/s"] == {"value": 150.0, "met": False}
     assert t["warm effective rate >= 2x OpenSSH"]["met"] is False
     text = migration.table(dict(result, targets=t))
     assert f"{os.cpu_count()} CPUs" in text and "NOT met" in text and "150.0" in text
+    assert t["warm effective rate >= 2x OpenSSH"]["ceiling"] == 1.5
+    assert "pipeline itself would reach 1.50x" in text and "ours at 0.60–0.60x" in text
 
 
 def test_a_tiny_run_end_to_end(tmp_path):
@@ -70,5 +76,7 @@ def test_a_tiny_run_end_to_end(tmp_path):
     assert [r["mode"] for r in result["runs"]] == ["warm", "live"]
     for r in result["runs"]:
         assert r["wire_bytes"] > 0 and r["total_s"] > 0 and r["peak_rss_source"] > 0
-        assert r["ratio_wire_to_asyncssh"] > 0
+        assert r["ratio_wire_to_asyncssh"] > 0 and r["ratio_wire_to_pipeline"] > 0
+        assert r["ceiling_ratio_to_openssh"] is None  # no OpenSSH in this run
+    assert result["baselines"]["asyncssh_pipeline"]["rate"] > 0
     assert result["baselines"]["openssh_stream"] is None
