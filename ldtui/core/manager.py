@@ -3,8 +3,9 @@
 ``Manager`` keeps the host's configuration in SQLite and the runtimes in the hypervisor
 model. Every command is one transaction: it either changes what it says or nothing at all,
 and returns the notice lines an operator should read. The commands live in mixins by idea
-(lifecycle, resources, virtual I/O, what a migration needs); this module holds what they
-share: queries, checks, locks, users and the host's view for listings and the console.
+(lifecycle, resources, virtual I/O); this module holds what they share: queries, checks,
+locks, users and the host's view for listings and the console. A migration's own steps on
+this host live in ``core.migration.host_ops``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import attrs
 
 from ldtui.core import binding
 from ldtui.core.auth import hash_password, verify_password
-from ldtui.core.domain_moves import DomainMovesMixin
 from ldtui.core.errors import AuthError, LdmError
 from ldtui.core.lifecycle import LifecycleMixin
 from ldtui.core.model import READ, WRITE, Domain, DomainState, HostSettings, MigrationRole, User
@@ -36,7 +36,7 @@ _VCPU_WRITE_CAPACITY = 16 << 20
 _IDLE_UTIL = 0.3
 
 
-class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin, DomainMovesMixin):
+class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
     """One host's Logical Domains Manager.
 
     Guarantees: configuration survives any crash (the store is committed per command and

@@ -10,6 +10,9 @@ import pytest
 
 from ldtui.core.commands import execute
 from ldtui.core.manager import Manager
+from ldtui.core.migration import SourceRun, TargetRun, host_ops
+from ldtui.core.migration.events import Received
+from ldtui.core.migration.messages import CheckResult
 from ldtui.core.model import MigrationInfo, MigrationRole
 from ldtui.hv.machine import MachineSpec, MemoryRange
 
@@ -93,6 +96,11 @@ def test_memory_format_follows_where_the_domain_was_bound(host):
         "    0x28000000       0x248000000      256M\n")
 
 
+def assert_seed_then_detail(out: str, seed: str) -> None:
+    """A running migration: the seed's status lines byte for byte, then its detail (B-4)."""
+    assert out.startswith(seed) and out[len(seed):].startswith("    MODE "), out
+
+
 def test_seed_source_domain_while_migrating(host):
     host.ldm("add-domain ldg-src")
     host.ldm("add-vcpu 1 ldg-src")
@@ -100,33 +108,42 @@ def test_seed_source_domain_while_migrating(host):
     host.ldm("bind ldg-src")
     host.ldm("start ldg-src")
     host.now += 2 * 3600 + 7 * 60 + 30
-    host.m.suspend_for_migration("ldg-src", MigrationInfo(id="m1", role=MigrationRole.SOURCE,
-                                                          peer_host="t5440-sys-2", peer_domain="ldg-tgt",
-                                                          progress=17))
+    uuid = host.m.domain("ldg-src").uuid
+    run = SourceRun(host.m, "ldg-src", target_host="t5440-sys-2", target_name="ldg-tgt", user="root")
+    run.start()
+    run.feed(Received(CheckResult(ok=True)))            # the target's checks passed: suspended
+    host_ops.set_progress(host.m, "ldg-src", uuid, 17)
     assert host.ldm("list ldg-src") == (
         "NAME       STATE      FLAGS   CONS    VCPU  MEMORY   UTIL  UPTIME\n"
         "ldg-src    suspended  -n---s          1     1G       0.0%  2h 7m\n")
-    assert host.ldm("list -o status ldg-src") == (
-        "NAME\nldg-src\n\nSTATUS\n    OPERATION    PROGRESS    TARGET\n    migration    17%         t5440-sys-2\n")
-    host.m.set_migration("ldg-src", MigrationInfo(id="m1", role=MigrationRole.SOURCE, peer_host="t5440-sys-2",
-                                                  peer_domain="ldg-tgt", progress=42))
-    assert host.ldm("list -o status -p ldg-src") == (
-        "VERSION 1.3\nDOMAIN|name=ldg-src|\nSTATUS\n|op=migration|progress=42|error=no|target=t5440-sys-2\n")
+    assert_seed_then_detail(host.ldm("list -o status ldg-src"), (
+        "NAME\nldg-src\n\nSTATUS\n    OPERATION    PROGRESS    TARGET\n    migration    17%         t5440-sys-2\n"))
+    host_ops.set_progress(host.m, "ldg-src", uuid, 42)
+    assert host.ldm("list -o status -p ldg-src").startswith(
+        "VERSION 1.3\nDOMAIN|name=ldg-src|\nSTATUS\n|op=migration|progress=42|error=no|target=t5440-sys-2|mode=")
 
 
-def test_seed_target_domain_while_migrating(host):
-    host.ldm("add-domain ldg-tgt")
-    host.ldm("add-vcpu 1 ldg-tgt")
-    host.ldm("add-memory 1G ldg-tgt")
-    host.ldm("bind ldg-tgt")
-    host.m.set_migration("ldg-tgt", MigrationInfo(id="m1", role=MigrationRole.TARGET, peer_host="t5440-sys-1",
-                                                  peer_domain="ldg-src", progress=55))
-    assert host.ldm("list ldg-tgt") == (
-        "NAME       STATE      FLAGS   CONS    VCPU  MEMORY   UTIL  UPTIME\n"
-        "ldg-tgt    bound      -----t  5000    1     1G\n")
-    assert host.ldm("list -o status ldg-tgt") == (
-        "NAME\nldg-tgt\n\nSTATUS\n    OPERATION    PROGRESS    SOURCE\n    migration    55%         t5440-sys-1\n")
-    assert host.ldm("list -o status -p ldg-tgt").endswith("|op=migration|progress=55|error=no|source=t5440-sys-1\n")
+def test_seed_target_domain_while_migrating(host, tmp_path):
+    host.ldm("add-domain ldg-src")
+    host.ldm("add-vcpu 1 ldg-src")
+    host.ldm("add-memory 1G ldg-src")
+    host.ldm("bind ldg-src")
+    target = Host(tmp_path, "t5440-sys-2", memory_end=0x288000000)
+    try:
+        offer = SourceRun(host.m, "ldg-src", target_host="t5440-sys-2", target_name="ldg-tgt",
+                          user="root").start()
+        [answer] = TargetRun(target.m, user="root").receive(*offer)
+        assert answer.ok                                 # phase 2: the receiving domain exists
+        host_ops.set_progress(target.m, "ldg-tgt", target.m.domain("ldg-tgt").uuid, 55)
+        assert target.ldm("list ldg-tgt") == (
+            "NAME       STATE      FLAGS   CONS    VCPU  MEMORY   UTIL  UPTIME\n"
+            "ldg-tgt    bound      -----t  5000    1     1G\n")
+        assert_seed_then_detail(target.ldm("list -o status ldg-tgt"), (
+            "NAME\nldg-tgt\n\nSTATUS\n    OPERATION    PROGRESS    SOURCE\n    migration    55%         t5440-sys-1\n"))
+        assert target.ldm("list -o status -p ldg-tgt").splitlines()[-1].startswith(
+            "|op=migration|progress=55|error=no|source=t5440-sys-1|mode=")
+    finally:
+        target.m.close()
 
 
 def test_a_source_in_error_shows_e_and_error_yes(host):
@@ -134,8 +151,9 @@ def test_a_source_in_error_shows_e_and_error_yes(host):
     host.ldm("add-memory 256M mail")
     host.ldm("add-vcpu 2 mail")
     host.ldm("bind mail")
-    host.m.set_migration("mail", MigrationInfo(id="m9", role=MigrationRole.ERROR, peer_host="far-away",
-                                               peer_domain="mail", progress=100, error=True))
+    host_ops.enter_error(host.m, "mail", host.m.domain("mail").uuid,
+                         MigrationInfo(id="m9", role=MigrationRole.SOURCE, peer_host="far-away",
+                                       peer_domain="mail", progress=100))
     assert host.ldm("list -p mail").splitlines()[1].startswith("DOMAIN|name=mail|state=bound|flags=-----e|")
     assert host.ldm("list -o status -p mail").splitlines()[-1] == "|op=migration|progress=100|error=yes|target=far-away"
 
