@@ -6,8 +6,9 @@ keys into the flows of ``screens.flows``. Tables are diffed, never refilled.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
+import attrs
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,7 +16,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, RichLog, Static, TabbedContent, TabPane
 
-from ldtui.core.snapshot import DomainRow, MigrationProgress
+from ldtui.core.snapshot import DomainRow, HostSnapshot, MigrationProgress
 from ldtui.screens.flows import Flows
 from ldtui.widgets.cells import (DOMAIN_COLUMNS, DOMAIN_WIDTHS, FLAG_LEGEND, HOST_COLUMNS, HOST_WIDTHS, JOB_COLUMNS,
                                  JOB_WIDTHS, Cell, domain_cells, host_cells, job_cells, job_detail_lines,
@@ -38,6 +39,45 @@ def _job_order(cells: Mapping[str, Cell]) -> tuple:
     return (sort_value(cells["state"]) != "running", -sort_value(cells["domain"])[0], sort_value(cells["domain"])[1])
 
 
+@attrs.frozen
+class _HostRows:
+    """One host's rows as drawn: for the snapshot and the tag (host staleness, theme, text
+    filter) they were drawn for, each row and its cells."""
+
+    snapshot: HostSnapshot
+    tag: tuple
+    rows: dict[str, DomainRow]
+    cells: dict[str, dict[str, Cell]]
+
+
+def drawn_rows(view: HostView, snap: HostSnapshot, tag: tuple, before: _HostRows | None,
+               matches: Callable[[HostView, DomainRow], bool]) -> _HostRows:
+    """The rows of a host's new snapshot. A row equal to the one drawn last time (for the
+    same host staleness and theme) keeps its cells, and a changed one keeps the cells of
+    its unchanged fields: the table then skips them without comparing. (A host whose
+    snapshot did not change since the last redraw is not looked at at all.)"""
+    same_tag = before is not None and before.tag[:2] == tag[:2]
+    old_rows = before.rows if same_tag else {}
+    old_cells = before.cells if same_tag else {}
+    rows: dict[str, DomainRow] = {}
+    cells: dict[str, dict[str, Cell]] = {}
+    prefix = f"{view.hostname}/"
+    for row in snap.domains:
+        if not matches(view, row):
+            continue
+        key = prefix + row.name
+        old = old_rows.get(key)
+        if old is None:
+            drawn = domain_cells(view, row)
+        elif old is row or old == row:
+            drawn = old_cells[key]
+        else:
+            drawn = domain_cells(view, row, (old, old_cells[key]))
+        rows[key] = row
+        cells[key] = drawn
+    return _HostRows(snap, tag, rows, cells)
+
+
 class MainScreen(Flows, Screen[None]):
     BINDINGS = [
         Binding("m", "migrate", "Migrate", id="main.migrate"),
@@ -58,9 +98,11 @@ class MainScreen(Flows, Screen[None]):
         super().__init__()
         self.host_filter: str | None = None
         self.text_filter = ""
-        self._cells: dict[str, tuple[tuple, DomainRow, dict[str, Cell]]] = {}
+        self._drawn: dict[str, _HostRows] = {}
+        """Host name → its rows as drawn last time (only hosts shown then)."""
+        self._job_cells: dict[str, tuple[tuple[str, str], MigrationProgress, dict[str, Cell]]] = {}
+        """Job key → ((host, theme), the job as drawn, its cells)."""
         self._shown: dict[str, Text] = {}
-        """Row key → ((host staleness, theme), the row as drawn, its cells)."""
 
     @property
     def ldtui(self) -> "LdtuiApp":
@@ -122,29 +164,20 @@ class MainScreen(Flows, Screen[None]):
         fleet = self.ldtui.fleet
         self.query_one("#hosts", KeyedTable).sync(
             {name: host_cells(view, self.host_filter) for name, view in fleet.hosts.items()})
-        rows = {}
-        cache: dict[str, tuple[tuple, DomainRow, dict[str, Cell]]] = {}
+        rows: dict[str, dict[str, Cell]] = {}
+        drawn: dict[str, _HostRows] = {}
         theme = self.app.theme
         for view in fleet.hosts.values():
-            if self.host_filter and view.name != self.host_filter or view.snapshot is None:
+            snap = view.snapshot
+            if self.host_filter and view.name != self.host_filter or snap is None:
                 continue
-            for row in view.snapshot.domains:
-                if not self._matches(view, row):
-                    continue
-                key = f"{view.hostname}/{row.name}"
-                # A row equal to the one drawn last time keeps its cells: the table then
-                # skips it without comparing (5000 rows refresh in milliseconds).
-                tag = (view.stale_since, theme)
-                hit = self._cells.get(key)
-                if hit is None or hit[0] != tag:
-                    cells = domain_cells(view, row)
-                elif hit[1] is row or hit[1] == row:
-                    cells = hit[2]
-                else:
-                    cells = domain_cells(view, row, (hit[1], hit[2]))
-                cache[key] = (tag, row, cells)
-                rows[key] = cells
-        self._cells = cache
+            tag = (view.stale_since, theme, self.text_filter)
+            before = self._drawn.get(view.name)
+            if before is None or before.snapshot is not snap or before.tag != tag:
+                before = drawn_rows(view, snap, tag, before, self._matches)
+            drawn[view.name] = before
+            rows.update(before.cells)
+        self._drawn = drawn
         self.domains_table.sync(rows)
         self._draw_jobs()
         self._draw_scope()
@@ -171,11 +204,21 @@ class MainScreen(Flows, Screen[None]):
         return {key: (fleet.job_hosts.get(key, "?"), job) for key, job in fleet.jobs.items()}
 
     def _draw_jobs(self) -> None:
+        # A job drawn before, unchanged, keeps its cells: the history grows with every
+        # migration, and the table then skips those rows without comparing them.
         rows = {}
+        drawn = {}
+        theme = self.app.theme
         for key, (host, job) in self._job_rows().items():
-            cells = job_cells(host, job)
-            cells["domain"].sort = (job.started, job.domain)
+            hit = self._job_cells.get(key)
+            if hit is not None and hit[0] == (host, theme) and (hit[1] is job or hit[1] == job):
+                cells = hit[2]
+            else:
+                cells = job_cells(host, job)
+                cells["domain"].sort = (job.started, job.domain)
+            drawn[key] = ((host, theme), job, cells)
             rows[key] = cells
+        self._job_cells = drawn
         table = self.query_one("#jobs", KeyedTable)
         table.sync(rows)
         self._draw_job_detail()

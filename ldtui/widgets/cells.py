@@ -6,6 +6,7 @@ column sorts by what it means (``1536M`` after ``1G``) and not by its spelling.
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Any
 
@@ -157,18 +158,25 @@ def domain_cells(view: HostView, row: DomainRow,
         cells.update((column, build(row, dim)) for column, (_, build) in _DOMAIN_CELL.items())
         return cells
     old_row, old_cells = previous
-    cells = {"host": old_cells["host"]}
-    changed = {f for f in ("name", "state", "flags", "cons", "vcpus", "memory", "util", "uptime", "migration")
-               if getattr(row, f) != getattr(old_row, f)}
-    for column, (fields, build) in _DOMAIN_CELL.items():
-        old = old_cells[column]
-        if changed.isdisjoint(fields):
-            cells[column] = old
+    cells = dict(old_cells)
+    for columns, value, was in zip(_FIELD_COLUMNS, _FIELD_VALUES(row), _FIELD_VALUES(old_row)):
+        if value == was:
             continue
-        new = build(row, dim)
-        same = new.plain == old.plain and sort_value(new) == sort_value(old) and new.style == old.style
-        cells[column] = old if same else new
+        for column, build in columns:
+            old = old_cells[column]
+            new = build(row, dim)
+            if new.plain != old.plain or new.sort != old.sort or new.style != old.style:
+                cells[column] = new
     return cells
+
+
+_FIELDS = ("name", "state", "flags", "cons", "vcpus", "memory", "util", "uptime", "migration")
+_FIELD_VALUES = operator.attrgetter(*_FIELDS)
+_FIELD_COLUMNS: tuple[tuple[tuple[str, Any], ...], ...] = tuple(
+    tuple((column, build) for column, (fields, build) in _DOMAIN_CELL.items() if field in fields)
+    for field in _FIELDS
+)
+"""For each DomainRow field, the columns drawn from it: a change redraws only those."""
 
 
 DOMAIN_WIDTHS = {"util": 6, "uptime": 12, "progress": 26}

@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -95,50 +96,58 @@ class KeyedTable(DataTable):
         index_before = self.cursor_row
         variables = self.app.theme_variables if self.is_attached else {}
         data = self._data
-        present = {key.value for key in data}
+        # The rows the table holds, by their key's text: looking up a RowKey (whose
+        # hash and equality are Python code) for each of thousands of rows adds up.
+        held_rows = {key.value: cells for key, cells in data.items()}
         column_keys = [key for key, _ in self.column_spec]
-        # The table's own key objects: dict lookups then match by identity, not __eq__.
-        held_keys = {key.value: key for key in self.columns}
-        pairs = [(column, held_keys[column]) for column in column_keys]
+        # The table's own key objects, in the order add_row laid out each row's cells.
+        pairs = [(column.key.value, column.key) for column in self.ordered_columns]
+        sort_column = self.sort_column
         changed_order = False
         touched: set[str] = set()
-        changed_rows: set[str] = set()
+        changed: dict[str, list[str]] = {}
+        """Row key → the columns whose cells were replaced."""
         added = False
         with self.app.batch_update():
-            for gone in present - rows.keys():
+            for gone in held_rows.keys() - rows.keys():
                 self.remove_row(gone)
                 changed_order = True
                 touched.update(column_keys)       # it may have been the widest of its column
-            last = self._last_rows
+            last = self._last_rows.get
             for key, cells in rows.items():
-                if key in present:
-                    if last.get(key) is cells:
-                        continue          # the very cells drawn last time: nothing to look at
-                    held = data[RowKey(key)]
-                    for column, held_key in pairs:
-                        new = cells[column]
-                        old = held[held_key]
-                        if old is new:
-                            continue
-                        new = themed(new, variables)
-                        if _same(old, new):
-                            continue
-                        held[held_key] = new
-                        touched.add(column)
-                        changed_rows.add(key)
-                        if column == self.sort_column:
-                            changed_order = True
-                else:
+                held = held_rows.get(key)
+                if held is None:
                     self.add_row(*(themed(cells[c], variables) for c in column_keys), key=key)
                     changed_order = added = True
+                    continue
+                if last(key) is cells:
+                    continue              # the very cells drawn last time: nothing to look at
+                columns = None
+                # A held row's cells are in column order (add_row builds them so): walking
+                # them beside the columns spares a lookup by ColumnKey per cell.
+                for (column, held_key), old in zip(pairs, held.values()):
+                    new = cells[column]
+                    if old is new:
+                        continue
+                    new = themed(new, variables)
+                    if _same(old, new):
+                        continue
+                    held[held_key] = new
+                    if columns is None:
+                        columns = changed[key] = []
+                    columns.append(column)
+            for columns in changed.values():
+                touched.update(columns)
+            if sort_column in touched:
+                changed_order = True
             self._last_rows = dict(rows)
             if touched:
                 resized = self._settle_widths(touched)
-                if resized or changed_order or added or len(changed_rows) * 4 > len(data):
+                if resized or changed_order or added:
                     self._update_count += 1       # DataTable's own way: forget every render
+                    self.refresh()
                 else:
-                    self._forget_rows(changed_rows)
-                self.refresh()
+                    self._forget_cells(changed)
             if changed_order:
                 self._apply_order()
             if selected is not None and selected in rows:
@@ -163,17 +172,43 @@ class KeyedTable(DataTable):
             self._require_update_dimensions = True
         return resized
 
-    def _forget_rows(self, keys: set[str]) -> None:
-        """Drop the cached renders of these rows only. DataTable itself forgets every row's
-        render on any cell change, and repainting every visible row once a second (UTIL,
-        UPTIME, PROGRESS) is what made keys slow while a migration ran."""
-        indices = {self._row_locations.get(RowKey(k)) for k in keys}
-        for cache in (self._row_render_cache, self._cell_render_cache):
-            for cache_key in [k for k in cache.keys() if k[0] in keys]:
-                cache.discard(cache_key)
-        for cache_key in [k for k in self._row_renderable_cache.keys() if k[1] in indices]:
-            self._row_renderable_cache.discard(cache_key)
+    def _forget_cells(self, changed: Mapping[str, list[str]]) -> None:
+        """Drop the cached renders of these cells only, and repaint only the rows of them
+        that are on screen.
+
+        DataTable itself forgets every cell's render on any change, and repainting every
+        visible row once a second (UTIL, UPTIME, PROGRESS: a few cells of a row) is what
+        made keys slow while a migration ran, and a refresh of thousands of rows slow:
+        rendering one cell costs ~0.1 ms, and a screenful is hundreds of them.
+        """
+        cells = {(row, column) for row, columns in changed.items() for column in columns}
+        cache = self._cell_render_cache
+        for cache_key in [k for k in cache.keys() if (k[0].value, k[1].value) in cells]:
+            cache.discard(cache_key)
+        rows = changed.keys()
+        cache = self._row_render_cache
+        for cache_key in [k for k in cache.keys() if k[0].value in rows]:
+            cache.discard(cache_key)
+        indices = {self._row_locations.get(RowKey(k)) for k in rows}
+        cache = self._row_renderable_cache
+        for cache_key in [k for k in cache.keys() if k[1] in indices]:
+            cache.discard(cache_key)
         self._line_cache.clear()
+        # Repaint the lines of changed rows that are in the window, nothing else.
+        width, height = self.size
+        if not width or not height or self.fixed_rows:
+            self.refresh()
+            return
+        header = self.header_height if self.show_header else 0
+        scroll_y = self.scroll_offset.y
+        offsets = self._y_offsets
+        top = scroll_y
+        bottom = min(len(offsets), scroll_y + max(0, height - header))
+        region_width = max(width, self.virtual_size.width)
+        for y in range(top, bottom):
+            row_key, _ = offsets[y]
+            if row_key.value in rows:
+                self._refresh_region(Region(0, header + y, region_width, 1))
 
     # -- ordering ------------------------------------------------------------------------
 
