@@ -92,38 +92,8 @@ _conv = cattrs.Converter()
 _DISCARDED = ".discarded-"
 """Prefix of a destroyed runtime's directory while its files are being removed."""
 _discards = itertools.count(1)
-_reclaiming: set[threading.Thread] = set()
-_reclaim_lock = threading.Lock()
-
-
-def _reclaim(path: Path) -> None:
-    """Remove ``path`` on a thread of its own; :func:`wait_reclaimed` waits for all such."""
-    def run() -> None:
-        try:
-            shutil.rmtree(path, ignore_errors=True)
-        finally:
-            with _reclaim_lock:
-                _reclaiming.discard(t)
-
-    t = threading.Thread(target=run, name=f"reclaim-{path.name}", daemon=True)
-    with _reclaim_lock:
-        _reclaiming.add(t)
-    t.start()
-
-
-def wait_reclaimed(timeout: float = 30.0) -> bool:
-    """Wait until every destroyed runtime's files are gone; False if ``timeout`` passed first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with _reclaim_lock:
-            pending = list(_reclaiming)
-        if not pending:
-            return True
-        for t in pending:
-            t.join(max(0.0, deadline - time.monotonic()))
-        if time.monotonic() >= deadline:
-            with _reclaim_lock:
-                return not _reclaiming
+RECLAIM_WAIT = 30.0
+"""The longest :meth:`Hypervisor.close` waits for destroyed runtimes' files to be removed."""
 
 
 class Hypervisor:
@@ -140,9 +110,10 @@ class Hypervisor:
         self._regs_fd: dict[str, int] = {}
         self._guest: dict[str, GuestOS] = {}
         self._last_tick: float | None = None
+        self._reclaiming: list[threading.Thread] = []
         for d in sorted(self.root.iterdir()):
             if d.name.startswith(_DISCARDED):
-                _reclaim(d)  # a runtime destroyed before a restart: finish giving it back
+                self._reclaim(d)  # a runtime destroyed before a restart: finish giving it back
             elif (d / "runtime.json").exists():
                 self._load(d.name)
 
@@ -178,8 +149,22 @@ class Hypervisor:
         os.pwrite(self._regs_fd[uuid], self._regs[uuid].pack(), 0)
 
     def close(self) -> None:
+        """Let go of every runtime; wait (up to :data:`RECLAIM_WAIT`) for the removal of
+        destroyed ones, so a clean stop leaves no half-removed directory behind."""
         for uuid in list(self._rt):
             self._detach(uuid)
+        deadline = time.monotonic() + RECLAIM_WAIT
+        for t in self._reclaiming:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._reclaiming = [t for t in self._reclaiming if t.is_alive()]
+
+    def _reclaim(self, path: Path) -> None:
+        """Remove ``path`` on a thread of its own."""
+        self._reclaiming = [t for t in self._reclaiming if t.is_alive()]
+        t = threading.Thread(target=shutil.rmtree, args=(path,), kwargs={"ignore_errors": True},
+                             name=f"reclaim-{path.name}", daemon=True)
+        self._reclaiming.append(t)
+        t.start()
 
     def _detach(self, uuid: str) -> None:
         self._mem.pop(uuid).close()
@@ -244,7 +229,7 @@ class Hypervisor:
         except OSError:
             shutil.rmtree(d, ignore_errors=True)
             return
-        _reclaim(gone)
+        self._reclaim(gone)
 
     def update(self, uuid: str, **changes) -> DomainRuntime:
         """Change bindings or settings of a runtime (rename, new strands, guest settings)."""
