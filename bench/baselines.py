@@ -27,7 +27,13 @@ from pathlib import Path
 
 import asyncssh
 
+from ldtui.core.migration.source_run import BATCH_PAGES
+from ldtui.hv.machine import PAGE_SIZE
+from ldtui.net.peer import CHANNEL_MAX_PACKET, CHANNEL_WINDOW
+
 CHUNK = 1 << 20
+CIPHER = "aes128-gcm@openssh.com"
+"""The peer link's cipher on a primary with crypto units (``net.peer``), and OpenSSH's here."""
 
 
 async def raw_tcp(nbytes: int) -> float:
@@ -75,7 +81,7 @@ class _SinkSession(asyncssh.SSHServerSession):
             self.done.set_result(self.got)
 
 
-async def asyncssh_channel(nbytes: int, *, cipher: str = "aes128-gcm@openssh.com") -> float:
+async def asyncssh_channel(nbytes: int, *, cipher: str = CIPHER) -> float:
     done = asyncio.get_running_loop().create_future()
     host_key = asyncssh.generate_private_key("ssh-ed25519")
 
@@ -89,12 +95,12 @@ async def asyncssh_channel(nbytes: int, *, cipher: str = "aes128-gcm@openssh.com
     server = await asyncssh.create_server(
         Server, "127.0.0.1", 0, server_host_keys=[host_key], encryption_algs=[cipher],
         encoding=None,
-        window=8 << 20, max_pktsize=256 << 10)
+        window=CHANNEL_WINDOW, max_pktsize=CHANNEL_MAX_PACKET)
     port = server.sockets[0].getsockname()[1]
     async with asyncssh.connect("127.0.0.1", port, known_hosts=None, username="bench",
                                 encryption_algs=[cipher]) as conn:
         chan, _ = await conn.create_session(asyncssh.SSHClientSession, encoding=None,
-                                            window=8 << 20, max_pktsize=256 << 10, term_type=None)
+                                            window=CHANNEL_WINDOW, max_pktsize=CHANNEL_MAX_PACKET, term_type=None)
         buf = os.urandom(CHUNK)
         start = time.perf_counter()
         sent = 0
@@ -102,7 +108,7 @@ async def asyncssh_channel(nbytes: int, *, cipher: str = "aes128-gcm@openssh.com
             chan.write(buf)
             sent += len(buf)
             if chan.get_write_buffer_size() > 4 * CHUNK:
-                await _drain(chan)
+                await _drain(chan, CHUNK)
         await asyncio.wait_for(done, 120)
         elapsed = time.perf_counter() - start
         chan.close()
@@ -110,8 +116,8 @@ async def asyncssh_channel(nbytes: int, *, cipher: str = "aes128-gcm@openssh.com
     return nbytes / elapsed
 
 
-async def _drain(chan) -> None:
-    while chan.get_write_buffer_size() > CHUNK:
+async def _drain(chan, below: int) -> None:
+    while chan.get_write_buffer_size() > below:
         await asyncio.sleep(0.0005)
 
 
@@ -147,7 +153,7 @@ def openssh_stream(nbytes: int) -> tuple[float | None, str]:
         try:
             base = [ssh, "-p", str(port), "-i", str(tmp / "client"), "-o", "StrictHostKeyChecking=no",
                     "-o", f"UserKnownHostsFile={tmp / 'kh'}", "-o", "BatchMode=yes",
-                    "-c", "aes128-gcm@openssh.com", f"{os.environ.get('USER', 'root')}@127.0.0.1"]
+                    "-c", CIPHER, f"{os.environ.get('USER', 'root')}@127.0.0.1"]
             for _ in range(50):
                 if subprocess.run(base + ["true"], capture_output=True, timeout=10).returncode == 0:
                     break
@@ -168,10 +174,8 @@ def openssh_stream(nbytes: int) -> tuple[float | None, str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-PIPE_BLOCK = 2 << 20
-PIPE_WINDOW = 8 << 20
-PIPE_PACKET = 256 << 10
-PIPE_CIPHER = "aes128-gcm@openssh.com"
+PIPE_BLOCK = BATCH_PAGES * PAGE_SIZE
+"""One page batch of a migration."""
 
 
 async def _pipeline_sink(dest: str, nbytes: int) -> None:
@@ -203,7 +207,7 @@ async def _pipeline_sink(dest: str, nbytes: int) -> None:
 
     server = await asyncssh.create_server(
         Server, "127.0.0.1", 0, server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
-        encryption_algs=[PIPE_CIPHER], encoding=None, window=PIPE_WINDOW, max_pktsize=PIPE_PACKET)
+        encryption_algs=[CIPHER], encoding=None, window=CHANNEL_WINDOW, max_pktsize=CHANNEL_MAX_PACKET)
     cpu0 = time.process_time()
     print(server.sockets[0].getsockname()[1], flush=True)
     await done.wait()
@@ -215,18 +219,16 @@ async def _pipeline_source(port: int, src: str, nbytes: int) -> None:
     """The sending host: the file's blocks, as read, into one channel."""
     fd = os.open(src, os.O_RDONLY)
     async with asyncssh.connect("127.0.0.1", port, known_hosts=None, username="bench",
-                                encryption_algs=[PIPE_CIPHER]) as conn:
-        chan, _ = await conn.create_session(asyncssh.SSHClientSession, encoding=None, window=PIPE_WINDOW,
-                                            max_pktsize=PIPE_PACKET, term_type=None)
+                                encryption_algs=[CIPHER]) as conn:
+        chan, _ = await conn.create_session(asyncssh.SSHClientSession, encoding=None, window=CHANNEL_WINDOW,
+                                            max_pktsize=CHANNEL_MAX_PACKET, term_type=None)
         cpu0 = time.process_time()
         print("start", flush=True)
         for off in range(0, nbytes, PIPE_BLOCK):
             chan.write(os.pread(fd, PIPE_BLOCK, off))
             if chan.get_write_buffer_size() > 4 * PIPE_BLOCK:
-                while chan.get_write_buffer_size() > PIPE_BLOCK:
-                    await asyncio.sleep(0.0005)
-        while chan.get_write_buffer_size():
-            await asyncio.sleep(0.0005)
+                await _drain(chan, PIPE_BLOCK)
+        await _drain(chan, 0)
         print(f"done {time.process_time() - cpu0:.3f}", flush=True)
         await asyncio.sleep(0.5)  # the sink closes first
         chan.close()

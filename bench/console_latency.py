@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import tomli_w
 
-from bench.scale import machine, rss_mib
+from bench.scale import machine, report, rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = 8192
@@ -231,12 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ldtui-latency-") as work:
         result = {"machine": machine(), "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   **asyncio.run(run(args.size_gib, args.keys, args.interval, Path(work)))}
-    print(f"machine: {result['machine']['cpus']} CPUs, Python {result['machine']['python']}, "
-          f"{result['machine']['platform']}")
-    print(table(result))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
+    report(result, table(result), args.json)
     return 0
 
 

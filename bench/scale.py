@@ -58,6 +58,16 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def report(result: dict, text: str, path: Path) -> None:
+    """Print the machine line and ``text``; write ``result`` as JSON to ``path``."""
+    print(f"machine: {result['machine']['cpus']} CPUs, Python {result['machine']['python']}, "
+          f"{result['machine']['platform']}")
+    print(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+
+
 def machine() -> dict:
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
             "processor": platform.processor() or platform.machine()}
@@ -297,12 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"machine": machine(), "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "console": asyncio.run(console_scale(args.hosts, args.domains, args.refreshes)),
               "ldm_list": ldm_list_scale(args.list_domains, args.list_runs)}
-    print(f"machine: {result['machine']['cpus']} CPUs, Python {result['machine']['python']}, "
-          f"{result['machine']['platform']}")
-    print(table(result))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
+    report(result, table(result), args.json)
     return 0
 
 
