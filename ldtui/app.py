@@ -28,7 +28,7 @@ from ldtui.screens.dialogs import MessageDialog
 from ldtui.screens.help import HelpScreen
 from ldtui.screens.main import MainScreen
 from ldtui.screens.migrate import MigrateRequest
-from ldtui.widgets.fleet import Event, Fleet
+from ldtui.widgets.fleet import Event, Fleet, down_code
 from ldtui.widgets.source import CommandOutcome, HostSource
 from ldtui.widgets.themes import APP_CSS, DEFAULT_THEME, load_settings, save_settings, shipped_themes
 
@@ -180,7 +180,8 @@ class LdtuiApp(App[None]):
             if keeper is not None and state != "connected":
                 error = getattr(source, "last_error", "")
                 if self.fleet.hosts[name].snapshot is not None or (state == "down" and error):
-                    self.record(self.fleet.mark_down(name, self.clock(), error or f"link {state}"))
+                    self.record(self.fleet.mark_down(name, self.clock(), error or f"link {state}",
+                                                     getattr(source, "last_error_code", "") or "lost"))
                     self.refresh_views()
                 await asyncio.sleep(self.poll_interval)
                 continue
@@ -190,7 +191,7 @@ class LdtuiApp(App[None]):
                 raise
             except Exception as exc:
                 failures += 1
-                self.record(self.fleet.mark_down(name, self.clock(), describe(exc)))
+                self.record(self.fleet.mark_down(name, self.clock(), describe(exc), down_code(exc)))
                 self.refresh_views()
                 if keeper is None and failures % 5 == 0:
                     await self._connect(name, source)
@@ -208,7 +209,7 @@ class LdtuiApp(App[None]):
             raise
         except Exception as exc:
             log.warning("%s: connect failed: %s", name, describe(exc))
-            self.record(self.fleet.mark_down(name, self.clock(), describe(exc)))
+            self.record(self.fleet.mark_down(name, self.clock(), describe(exc), down_code(exc)))
             self.refresh_views()
 
     def _note_link_state(self, name: str, source: HostSource) -> None:
@@ -229,7 +230,7 @@ class LdtuiApp(App[None]):
         try:
             snap = await asyncio.wait_for(self.sources[view.name].snapshot(), self.request_timeout)
         except Exception as exc:
-            self.record(self.fleet.mark_down(view.name, self.clock(), describe(exc)))
+            self.record(self.fleet.mark_down(view.name, self.clock(), describe(exc), down_code(exc)))
             self.refresh_views()
             return None
         self.record(self.fleet.apply(view.name, snap, self.clock()))

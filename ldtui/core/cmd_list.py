@@ -6,6 +6,7 @@ from __future__ import annotations
 from ldtui.core.cmd_args import Args, CommandSpec, Context, Output, read_command
 from ldtui.core.errors import LdmError
 from ldtui.core.formats import list_domains, list_domains_parseable
+from ldtui.core.formats_completed import list_completed, list_completed_parseable
 from ldtui.core.formats_devices import (
     DEVICE_ALIASES,
     DEVICE_CLASSES,
@@ -33,16 +34,24 @@ def _domains(ctx: Context, names: list[str]) -> list:
 
 
 @read_command("list-domain", "list-domain [-e] [-l] [-o format[,format]] [-p] [ldom...]",
+              "list-domain -o status --completed [-p] [ldom...]",
               aliases=("list", "ls", "list-dom", "ls-dom"), summary="list domains",
               notes=("formats: console, cpu, crypto, disk, domain, memory, network, physio, serial, status",
-                     "-e gives the long listing with extras; -o cannot be combined with -l or -e"))
+                     "-e gives the long listing with extras; -o cannot be combined with -l or -e",
+                     "--completed: the figures of each domain's last finished migration to or from",
+                     "this host (kept until that domain migrates again)"))
 def list_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, flags="elp", valued="o")
+    a = Args(argv, spec, flags="elp", valued="o", long=("completed",))
     formats = parse_formats(a.values["o"]) if "o" in a.values else None
     if formats is not None and a.flags & {"l", "e"}:
         raise a.error("Option -o cannot be combined with -l or -e")
-    domains = _domains(ctx, a.operands)
     parseable = "p" in a.flags
+    if "completed" in a.flags:
+        if formats != ("status",) or a.flags & {"l", "e"}:
+            raise a.error("Option --completed goes only with -o status")
+        view = list_completed_parseable if parseable else list_completed
+        return Output(view(ctx.manager, a.operands))
+    domains = _domains(ctx, a.operands)
     if formats is not None:
         view = list_formats_parseable if parseable else list_formats
         return Output(view(ctx.manager, domains, formats))

@@ -204,6 +204,9 @@ def status_section(d: Domain, job=None) -> Section:
     if job is not None:
         from ldtui.core.migration.status import detail_fields, detail_rows
         rows, extra = detail_rows(job), detail_fields(job)
+    elif error:
+        from ldtui.core.migration.status import error_fields, error_rows
+        rows, extra = error_rows(d.name, m), error_fields(m)
     return Section("STATUS", row(("    OPERATION", 17), ("PROGRESS", 12), (peer_column, 0)),
                    (row(("    migration", 17), (f"{progress}%", 12), (m.peer_host, 0)), *rows),
                    (f"|op=migration|progress={progress}|error={'yes' if error else 'no'}"

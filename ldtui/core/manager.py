@@ -36,6 +36,20 @@ _VCPU_WRITE_CAPACITY = 16 << 20
 _IDLE_UTIL = 0.3
 
 
+def _recorded_migration(d: Domain, jobs: tuple[MigrationProgress, ...]) -> MigrationProgress | None:
+    """A migration the domain's own record names while no migration of it runs here: a
+    source left in the error state, whoever started it and however often this manager
+    restarted since."""
+    if d.migration is None or d.migration.role is MigrationRole.NONE:
+        return None
+    from ldtui.core.migration.status import error_progress, progress_from_info
+
+    if d.migration.role is MigrationRole.ERROR or d.migration.error:
+        recorded = next((j for j in reversed(jobs) if j.id == d.migration.id), None)
+        return error_progress(d.name, d.migration, recorded)
+    return progress_from_info(d.name, d.migration)
+
+
 class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
     """One host's Logical Domains Manager.
 
@@ -318,7 +332,8 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
             running = {j.domain: j for j in jobs if j.state == "running"}
             rows = tuple(DomainRow(name=d.name, state=d.state.value, flags=self.flags(d), cons=self.console(d),
                                    vcpus=self.vcpus_of(d), memory=self.memory_of(d), util=self.util(d),
-                                   uptime=self.uptime(d, now), migration=running.get(d.name))
+                                   uptime=self.uptime(d, now),
+                                   migration=running.get(d.name) or _recorded_migration(d, jobs))
                          for d in doms)
             return HostSnapshot(
                 hostname=self.hostname, processor=self.machine.processor, clock_mhz=self.machine.clock_mhz,

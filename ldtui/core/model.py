@@ -101,6 +101,17 @@ class MigrationInfo:
     peer_domain: str
     progress: int = 0
     error: bool = False
+    live: bool = False
+    started: float = 0.0
+    bytes_sent: int = 0
+    """Guest memory sent so far (the source) or received (the target)."""
+    bytes_total: int = 0
+    all_sent: bool = False
+    """Every byte of the domain's state reached the target before the link was lost."""
+    since: float = 0.0
+    """When the domain entered the error state."""
+    reason: str = ""
+    """Why it is in the error state, in the operator's words."""
 
 
 @attrs.define(kw_only=True)

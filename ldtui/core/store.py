@@ -33,7 +33,12 @@ CREATE TABLE IF NOT EXISTS services (kind TEXT NOT NULL, name TEXT NOT NULL, doc
 CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (id TEXT PRIMARY KEY, role TEXT NOT NULL, domain TEXT NOT NULL,
                                     phase TEXT NOT NULL, doc TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS migrations (id TEXT PRIMARY KEY, domain TEXT NOT NULL, finished REAL NOT NULL,
+                                       doc TEXT NOT NULL);
 """
+
+HISTORY_KEPT = 200
+"""Finished migrations a host remembers; the newest of each domain is kept beyond that."""
 
 
 def dumps(obj: Any) -> str:
@@ -151,3 +156,31 @@ class Store:
 
     def journal_delete(self, mig_id: str) -> None:
         self.db.execute("DELETE FROM journal WHERE id=?", (mig_id,))
+
+    # -- finished migrations (what ``ldm list -o status --completed`` reads) ----------------
+    def migration_write(self, mig_id: str, domain: str, finished: float, doc: dict) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO migrations VALUES (?, ?, ?, ?)",
+                            (mig_id, domain, finished, json.dumps(doc, sort_keys=True)))
+            # Bounded, but never forgetting a domain's newest record: that one is its
+            # "last migration" until the domain migrates again.
+            self.db.execute(
+                "DELETE FROM migrations WHERE id NOT IN (SELECT id FROM migrations ORDER BY finished DESC LIMIT ?)"
+                " AND finished < (SELECT MAX(m.finished) FROM migrations m WHERE m.domain = migrations.domain)",
+                (HISTORY_KEPT,))
+
+    def migrations(self, limit: int) -> list[dict]:
+        """The newest ``limit`` finished migrations, oldest first."""
+        rows = self.db.execute("SELECT doc FROM migrations ORDER BY finished DESC, rowid DESC LIMIT ?",
+                               (limit,)).fetchall()
+        return [json.loads(r[0]) for r in reversed(rows)]
+
+    def last_migration(self, domain: str) -> dict | None:
+        row = self.db.execute("SELECT doc FROM migrations WHERE domain=? ORDER BY finished DESC, rowid DESC LIMIT 1",
+                              (domain,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def migrated_domains(self) -> list[str]:
+        """Names with a finished migration on record, newest first."""
+        rows = self.db.execute("SELECT domain, MAX(finished) AS f FROM migrations GROUP BY domain ORDER BY f DESC")
+        return [r[0] for r in rows]

@@ -9,7 +9,9 @@ an operator can act on.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +23,12 @@ CONNECT_TIMEOUT = 10.0
 
 
 class ConnectError(Exception):
-    """Could not reach or log in to a host; ``str()`` is the line to show."""
+    """Could not reach or log in to a host; ``str()`` is the line to show.
+
+    ``code`` says why in one word a program can act on: ``refused``, ``unresolvable``,
+    ``unreachable``, ``timeout``, ``permission-denied``, ``host-key-changed``,
+    ``host-key-unknown``, ``host-key`` or ``connect`` (any other SSH failure).
+    """
 
     def __init__(self, message: str, *, detail: str = "", code: str = "connect") -> None:
         super().__init__(message)
@@ -99,7 +106,9 @@ async def open_connection(host: str, port: int, user: str, *, password: str | No
         raise ConnectError(f"Connection to {host_pattern(host, port)} timed out", code="timeout") from None
     except asyncssh.Error as e:
         raise ConnectError(f"Connection to {host_pattern(host, port)} failed: {e.reason}") from None
+    except socket.gaierror as e:
+        raise ConnectError(f"Cannot resolve {host}: {e.strerror or e}", code="unresolvable") from None
     except OSError as e:
         reason = os.strerror(e.errno) if e.errno else (e.strerror or str(e))
-        raise ConnectError(f"Cannot connect to {host_pattern(host, port)}: {reason}",
-                           code="unreachable") from None
+        code = "refused" if e.errno == errno.ECONNREFUSED else "unreachable"
+        raise ConnectError(f"Cannot connect to {host_pattern(host, port)}: {reason}", code=code) from None

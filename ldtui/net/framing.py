@@ -77,18 +77,22 @@ def hello(role: str) -> bytes:
     return encode_json(FrameType.HELLO, {"protocol": PROTOCOL, "version": list(VERSION), "role": role})
 
 
+class IncompatiblePeer(FramingError):
+    """The peer speaks another protocol, or a version of ours we cannot talk to."""
+
+
 def check_hello(frame: Frame) -> dict[str, Any]:
     """Validate the peer's HELLO; returns it. Raises :class:`FramingError` with the reason."""
     if frame.type is not FrameType.HELLO:
         raise FramingError(f"expected HELLO, got {frame.type.name}")
     body = frame.json()
     if body.get("protocol") != PROTOCOL:
-        raise FramingError(f"peer speaks {body.get('protocol')!r}, not {PROTOCOL!r}")
+        raise IncompatiblePeer(f"peer speaks {body.get('protocol')!r}, not {PROTOCOL!r}")
     version = body.get("version")
     if not (isinstance(version, list) and len(version) == 2 and all(isinstance(v, int) for v in version)):
         raise FramingError(f"malformed protocol version {version!r}")
     if version[0] != VERSION[0]:
-        raise FramingError(f"protocol version {version[0]}.{version[1]} is not compatible with "
+        raise IncompatiblePeer(f"protocol version {version[0]}.{version[1]} is not compatible with "
                            f"{VERSION[0]}.{VERSION[1]}")
     return body
 

@@ -28,7 +28,12 @@ CONNECTING, CONNECTED, DOWN = "connecting", "connected", "down"
 
 
 class LinkDown(Exception):
-    """The host cannot be reached right now; ``str()`` says why, in one line."""
+    """The host cannot be reached right now; ``str()`` says why, in one line, and
+    ``code`` in one word (``ConnectError``'s codes, ``version``, ``no-service``, ``lost``)."""
+
+    def __init__(self, message: str, code: str = "lost") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class HostLink:
@@ -49,15 +54,18 @@ class HostLink:
         self.on_state = on_state
         self.state = DOWN
         self.last_error = ""
+        self.last_error_code = ""
+        """Why the link is down, in one word (see :class:`LinkDown`)."""
         self._conn: asyncssh.SSHClientConnection | None = None
         self._rpc: RpcClient | None = None
         self._lock = asyncio.Lock()
         self._closing = False
 
-    def _set_state(self, state: str, error: str = "") -> None:
+    def _set_state(self, state: str, error: str = "", code: str = "") -> None:
         self.state = state
         if error:
             self.last_error = error
+            self.last_error_code = code
         if self.on_state:
             try:
                 self.on_state(self)
@@ -78,8 +86,8 @@ class HostLink:
                     known_hosts=self.known_hosts, connect_timeout=self.connect_timeout,
                     keepalive_interval=self.keepalive[0], keepalive_count_max=self.keepalive[1])
             except ConnectError as e:
-                self._set_state(DOWN, e.message)
-                raise LinkDown(e.message) from None
+                self._set_state(DOWN, e.message, e.code)
+                raise LinkDown(e.message, e.code) from None
             try:
                 writer, reader, _ = await asyncio.wait_for(
                     conn.open_session(subsystem=RPC_SUBSYSTEM, encoding=None), self.connect_timeout)
@@ -87,9 +95,12 @@ class HostLink:
                 await rpc.start(timeout=self.connect_timeout)
             except (RpcError, asyncssh.Error, OSError, TimeoutError) as e:
                 conn.close()
-                msg = f"{self.label}: no ldtui-rpc service: {getattr(e, 'message', None) or e}"
-                self._set_state(DOWN, msg)
-                raise LinkDown(msg) from None
+                if isinstance(e, RpcError) and e.code == "version":
+                    msg, code = f"{self.label}: incompatible manager: {e.message}", "version"
+                else:
+                    msg, code = f"{self.label}: no ldtui-rpc service: {getattr(e, 'message', None) or e}", "no-service"
+                self._set_state(DOWN, msg, code)
+                raise LinkDown(msg, code) from None
             self._conn, self._rpc = conn, rpc
             self._set_state(CONNECTED)
             asyncio.get_running_loop().create_task(self._watch(rpc))
@@ -101,7 +112,7 @@ class HostLink:
             if self._conn:
                 self._conn.close()
                 self._conn = None
-            self._set_state(DOWN, f"{self.label}: connection lost ({rpc.close_reason or 'closed'})")
+            self._set_state(DOWN, f"{self.label}: connection lost ({rpc.close_reason or 'closed'})", "lost")
 
     async def close(self) -> None:
         self._closing = True
@@ -140,12 +151,12 @@ class HostLink:
     async def _call(self, method: str, params: dict | None = None, *, timeout: float | None = None):
         rpc = self._rpc
         if rpc is None or rpc.closed.is_set():
-            raise LinkDown(self.last_error or f"{self.label}: not connected")
+            raise LinkDown(self.last_error or f"{self.label}: not connected", self.last_error_code or "lost")
         try:
             return await rpc.call(method, params, timeout=timeout or self.call_timeout)
         except RpcError as e:
             if e.code in ("disconnected", "timeout"):
-                raise LinkDown(f"{self.label}: {e.message}") from None
+                raise LinkDown(f"{self.label}: {e.message}", "timeout" if e.code == "timeout" else "lost") from None
             # The manager refused (not authorized, no such domain): its own error value.
             raise LdmError(e.code, e.message) from None
 

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ldtui.core.errors import LdmError
-from ldtui.net.framing import (FrameDecoder, FrameType, FramingError, check_hello, encode_frame, encode_json,
-                              frame_header, hello)
+from ldtui.net.framing import (FrameDecoder, FrameType, FramingError, IncompatiblePeer, check_hello, encode_frame,
+                              encode_json, frame_header, hello)
 
 log = logging.getLogger("ldtui.net.rpc")
 HELLO_TIMEOUT = 10.0
@@ -160,6 +160,8 @@ class RpcClient:
             raise RpcError("protocol", "the server closed the channel before HELLO")
         try:
             self.server_hello = check_hello(first)
+        except IncompatiblePeer as e:
+            raise RpcError("version", str(e)) from None
         except FramingError as e:
             raise RpcError("protocol", str(e)) from None
         self._task = asyncio.create_task(self._dispatch(frames))

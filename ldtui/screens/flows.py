@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ldtui.core.snapshot import DomainRow, MigrationProgress
+from ldtui.screens.choose import ChooseHostDialog
 from ldtui.screens.dialogs import ConfirmDialog, MessageDialog
 from ldtui.screens.migrate import MigrateForm, MigrateRequest
 from ldtui.screens.recovery import RecoveryWizard
@@ -145,14 +146,33 @@ class Flows:
             return
         app = self.ldtui
         job = migration_of(view, row, app.fleet.jobs)
-        if job is None or not job.peer_host:
-            self.notify(f"{view.hostname} does not say where {row.name} was going; "  # type: ignore
-                        "check the target by hand.", severity="error")
+        if job is not None and job.peer_host:
+            self._open_wizard(view, row, job.peer_host, job.peer_domain or row.name)
             return
-        target_host, target_domain = job.peer_host, job.peer_domain or row.name
+        others = [v.hostname for v in app.fleet.connected() if v.name != view.name]
+
+        def chosen(host: str | None) -> None:
+            if host:
+                self._open_wizard(view, row, host, row.name)
+
+        app.push_screen(ChooseHostDialog(
+            f"Where was {row.name} going?",
+            [f"{view.hostname} does not say which host {row.name} was migrating to.",
+             f"Choose the host to check for {row.name}; nothing is changed until you confirm an action."],
+            others), chosen)
+
+    def _open_wizard(self, view: HostView, row: DomainRow, target_host: str, target_domain: str) -> None:
+        app = self.ldtui
 
         async def query_target():
-            return await app.query_host(target_host)
+            target = app.fleet.by_hostname(target_host)
+            if target is None or target.name not in app.sources:
+                raise LookupError(f"{target_host} is not one of this console's hosts; "
+                                  "start ldtui with it too to check it")
+            snap = await app.query_host(target_host)
+            if snap is None:
+                raise ConnectionError(target.last_error or "no answer")
+            return snap
 
         async def run_on_source(argv: list[str]):
             return await app.run_on(view.name, argv)

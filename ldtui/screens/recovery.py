@@ -62,12 +62,13 @@ class RecoveryWizard(ModalScreen[None]):
     @work(exclusive=True, group="recovery-ask", exit_on_error=False)
     async def ask(self) -> None:
         self.query_one("#finding", Static).update(Text(f"Asking {self.target_host} about {self.target_domain}…"))
+        detail = ""
         try:
             target = await self._query_target()
-        except Exception:
-            target = None
+        except Exception as exc:  # whatever kept the target from answering is the finding
+            target, detail = None, str(exc) or type(exc).__name__
         self.show_plan(assess(self.source_host, self.domain, self.target_host, self.target_domain, target,
-                              source_state=self.source_state))
+                              source_state=self.source_state, detail=detail))
 
     def show_plan(self, plan: RecoveryPlan) -> None:
         self.plan = plan

@@ -197,7 +197,9 @@ def host_cells(view: HostView, selected_filter: str | None) -> dict[str, Cell]:
     snap = view.snapshot
     marker = "▶ " if selected_filter == view.name else "  "
     if view.stale_since is not None:
-        conn = Cell(f"down · stale since {clock_text(view.stale_since)}", "bold $error")
+        conn = Cell(f"{view.down_reason or 'down'} · stale since {clock_text(view.stale_since)}", "bold $error")
+    elif view.down_since is not None:
+        conn = Cell(f"{view.down_reason} since {clock_text(view.down_since)}", "bold $error")
     elif view.state == "connected":
         conn = Cell("connected", "$success")
     else:

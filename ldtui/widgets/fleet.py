@@ -30,6 +30,35 @@ def clock_text(when: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(when))
 
 
+DOWN_WORDS = {
+    "refused": "refused", "unresolvable": "unresolvable", "unreachable": "unreachable", "timeout": "no answer",
+    "permission-denied": "login refused", "host-key-changed": "host key changed",
+    "host-key-unknown": "host key unknown", "host-key": "host key refused", "version": "version mismatch",
+    "no-service": "no ldm service", "lost": "connection lost", "connect": "ssh failed",
+}
+"""Why a host is down, in the few words the hosts panel has room for."""
+
+
+def down_code(exc: BaseException | None) -> str:
+    """The one-word reason of a failure to reach a host (see ``DOWN_WORDS``)."""
+    import socket
+
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code in DOWN_WORDS:
+        return code
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionError):
+        return "lost"
+    if isinstance(exc, socket.gaierror):
+        return "unresolvable"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, OSError):
+        return "unreachable"
+    return "lost"
+
+
 @attrs.define
 class HostView:
     """One host as the console last saw it.
@@ -44,7 +73,15 @@ class HostView:
     state: str = "connecting"
     snapshot: HostSnapshot | None = None
     stale_since: float | None = None
+    """Set while a host that had answered does not: its rows are the last ones seen."""
     last_error: str = ""
+    down_since: float | None = None
+    down_code: str = ""
+    """Why it is down, in one word (``DOWN_WORDS``)."""
+
+    @property
+    def down_reason(self) -> str:
+        return DOWN_WORDS.get(self.down_code, "unreachable") if self.down_since is not None else ""
 
     @property
     def hostname(self) -> str:
@@ -94,15 +131,22 @@ class Fleet:
 
     # -- feeding -------------------------------------------------------------------------
 
-    def mark_down(self, name: str, now: float, reason: str) -> list[Event]:
-        """The host could not be reached: keep its rows, remember since when they are stale."""
+    def mark_down(self, name: str, now: float, reason: str, code: str = "") -> list[Event]:
+        """The host could not be reached: keep its rows (stale from now, if it had answered
+        before) and say why; a new reason while it stays down is news too."""
         view = self.add(name)
+        code = code if code in DOWN_WORDS else "unreachable"
         events: list[Event] = []
-        if view.stale_since is None:
-            view.stale_since = now
-            text = "unreachable" + (f": {reason}" if reason else "")
+        if view.down_since is None or view.down_code != code:
+            what = DOWN_WORDS[code] if view.down_since is None else f"now {DOWN_WORDS[code]}"
+            text = f"down ({what})" + (f": {reason}" if reason else "")
             events.append(Event(now, view.hostname, text, "error"))
+        if view.down_since is None:
+            view.down_since = now
+        if view.snapshot is not None and view.stale_since is None:
+            view.stale_since = now
         view.state = "down"
+        view.down_code = code
         view.last_error = reason
         return events
 
@@ -119,6 +163,8 @@ class Fleet:
         old = view.snapshot
         view.snapshot = snap
         view.stale_since = None
+        view.down_since = None
+        view.down_code = ""
         view.last_error = ""
         if old is not None:
             events.extend(domain_changes(old, snap, now))

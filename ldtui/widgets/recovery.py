@@ -50,10 +50,12 @@ def restore_source_commands(domain: str) -> tuple[tuple[str, ...], ...]:
 
 
 def assess(source_host: str, domain: str, target_host: str, target_domain: str,
-           target: HostSnapshot | None, *, source_state: str = "suspended") -> RecoveryPlan:
-    """Decide from the target host's snapshot (``None``: it could not be reached), by the
-    manager's own rule (``core.migration.errorstate.decide``)."""
+           target: HostSnapshot | None, *, source_state: str = "suspended", detail: str = "") -> RecoveryPlan:
+    """Decide from the target host's snapshot (``None``: it could not be reached, ``detail``
+    says why), by the manager's own rule (``core.migration.errorstate.decide``)."""
     report = report_from_snapshot(target, target_domain)
+    if target is None and detail:
+        report = attrs.evolve(report, detail=detail)
     rec = decide(domain, source_state, target_host, target_domain, report)
     explanation = rec.lines
     if rec.action is ErrorAction.DESTROY_SOURCE:

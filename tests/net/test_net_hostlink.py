@@ -196,3 +196,44 @@ async def test_manager_errors_arrive_as_ldm_errors(ldmd, link):
     with pytest.raises(LdmError) as e:
         await link._call("run", {"argv": "list"})
     assert e.value.code == "usage"
+
+
+def _closed_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _down_code(link: HostLink) -> str:
+    with pytest.raises(LinkDown) as e:
+        await asyncio.wait_for(link.connect(), 15)
+    assert link.state == DOWN and link.last_error_code == e.value.code and link.last_error == str(e.value)
+    return e.value.code
+
+
+async def test_a_link_says_in_one_word_why_it_is_down(ldmd, tmp_path, monkeypatch):
+    """Issue 15 item 3: refused, unresolvable, login refused, host key changed, version mismatch."""
+    assert await _down_code(HostLink("127.0.0.1", _closed_port(), "root", password="x")) == "refused"
+    assert await _down_code(HostLink("nosuchhost.invalid", 22, "root", password="x")) == "unresolvable"
+    assert await _down_code(HostLink("127.0.0.1", ldmd.port, "root", password="guess",
+                                     known_hosts=ldmd.known_hosts_file)) == "permission-denied"
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    changed = tmp_path / "changed_known_hosts"
+    changed.write_text(f"[127.0.0.1]:{ldmd.port} {other}")
+    assert await _down_code(HostLink("127.0.0.1", ldmd.port, "root", password=ROOT_PASSWORD,
+                                     known_hosts=changed)) == "host-key-changed"
+
+    import ldtui.net.rpc as rpc
+    from ldtui.net.framing import IncompatiblePeer
+    real = rpc.check_hello
+
+    def newer_server(frame):
+        body = real(frame)
+        if body.get("role") == "server":
+            raise IncompatiblePeer("protocol version 2.0 is not compatible with 1.0")
+        return body
+    monkeypatch.setattr(rpc, "check_hello", newer_server)
+    link = HostLink("127.0.0.1", ldmd.port, "root", password=ROOT_PASSWORD, known_hosts=ldmd.known_hosts_file)
+    assert await _down_code(link) == "version"
+    assert "incompatible manager: protocol version 2.0" in link.last_error

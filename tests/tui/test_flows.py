@@ -121,7 +121,7 @@ async def test_the_form_refuses_to_submit_without_a_target_and_esc_leaves_it():
     app = console(a, b)
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot, lambda: app.fleet.hosts["t5440-sys-1"].snapshot is not None
-                     and app.fleet.hosts["t5440-sys-2"].stale)
+                     and app.fleet.hosts["t5440-sys-2"].state == "down")
         app.main_screen().domains_table.select_key("t5440-sys-1/ldg1")
         await pilot.press("m")
         form = app.screen

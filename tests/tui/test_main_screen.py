@@ -165,8 +165,8 @@ async def test_a_host_going_down_keeps_its_rows_marked_stale_until_it_is_back():
         assert host_cell == "t5440-sys-2 · stale since 01:38:27"
         assert "dim" in str(screen.domains_table.get_cell("t5440-sys-2/ldg2", "name").style)
         conn = screen.query_one("#hosts", KeyedTable).get_cell("t5440-sys-2", "conn").plain
-        assert conn == "down · stale since 01:38:27"
-        assert any(e.host == "t5440-sys-2" and e.text.startswith("unreachable") for e in app.events)
+        assert conn == "connection lost · stale since 01:38:27"
+        assert any(e.host == "t5440-sys-2" and e.text.startswith("down (connection lost)") for e in app.events)
         b.down = False
         await settle(pilot, lambda: not app.fleet.hosts["t5440-sys-2"].stale)
         assert cell(app, "t5440-sys-2/ldg2", "host") == "t5440-sys-2"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
 from ldtui.core.errors import LdmError
-from ldtui.widgets.cells import Cell, domain_cells, format_bytes, progress_text, sort_value
-from ldtui.widgets.fleet import Fleet
+from ldtui.widgets.cells import Cell, domain_cells, format_bytes, host_cells, progress_text, sort_value
+from ldtui.widgets.fleet import DOWN_WORDS, Fleet, down_code
 from ldtui.widgets.hostspec import load_hosts_file, parse_target
 from ldtui.widgets.recovery import assess
 from ldtui.widgets.themes import load_theme, shipped_themes
@@ -36,13 +37,39 @@ def test_a_host_down_is_stale_once_and_back_once():
     host = FakeHost("t5440-sys-2", [primary()])
     fleet = Fleet(["t5440-sys-2"])
     fleet.apply("t5440-sys-2", snap(host), 1.0)
-    assert [e.text for e in fleet.mark_down("t5440-sys-2", 5.0, "connection lost")] == \
-        ["unreachable: connection lost"]
-    assert fleet.mark_down("t5440-sys-2", 6.0, "connection lost") == []
+    assert [e.text for e in fleet.mark_down("t5440-sys-2", 5.0, "connection lost", "lost")] == \
+        ["down (connection lost): connection lost"]
+    assert fleet.mark_down("t5440-sys-2", 6.0, "connection lost", "lost") == []
     assert fleet.hosts["t5440-sys-2"].stale_since == 5.0
     assert fleet.hosts["t5440-sys-2"].snapshot is not None         # rows kept
     assert [e.text for e in fleet.apply("t5440-sys-2", snap(host), 9.0)] == ["reachable again"]
     assert fleet.hosts["t5440-sys-2"].stale_since is None
+
+
+def test_a_host_that_never_answered_is_down_with_its_reason_not_stale():
+    """Issue 15 item 3: why a host is down, since when; stale only for one that had answered."""
+    fleet = Fleet(["nosuchhost.invalid"])
+    events = fleet.mark_down("nosuchhost.invalid", 5.0, "Cannot resolve nosuchhost.invalid: Name or service not known",
+                             "unresolvable")
+    assert [e.text for e in events] == [
+        "down (unresolvable): Cannot resolve nosuchhost.invalid: Name or service not known"]
+    view = fleet.hosts["nosuchhost.invalid"]
+    assert (view.stale, view.down_since, view.down_reason) == (False, 5.0, "unresolvable")
+    assert host_cells(view, None)["conn"].plain == "unresolvable since 00:00:05"
+    # The same reason again is no news; another one is.
+    assert fleet.mark_down("nosuchhost.invalid", 6.0, "again", "unresolvable") == []
+    changed = fleet.mark_down("nosuchhost.invalid", 7.0, "Permission denied for root@x", "permission-denied")
+    assert [e.text for e in changed] == ["down (now login refused): Permission denied for root@x"]
+    assert host_cells(view, None)["conn"].plain == "login refused since 00:00:05"
+
+
+@pytest.mark.parametrize("exc, word", [
+    (ConnectionRefusedError(), "refused"), (socket.gaierror(-2, "Name or service not known"), "unresolvable"),
+    (TimeoutError(), "no answer"), (OSError(113, "No route to host"), "unreachable"),
+    (ConnectionResetError(), "connection lost"),
+])
+def test_failures_are_named_in_a_few_words(exc, word):
+    assert DOWN_WORDS[down_code(exc)] == word
 
 
 def test_a_job_seen_from_both_sides_is_one_job_and_the_source_view_wins():

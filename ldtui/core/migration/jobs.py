@@ -1,7 +1,9 @@
 """The migrations a host runs or ran recently, as consoles see them (SPEC T-4, B-4).
 
 One ``Jobs`` per manager; it plugs itself into ``manager.job_provider`` so that
-``Manager.snapshot()`` carries every migration's phase, progress, bytes and rate.
+``Manager.snapshot()`` carries every migration's phase, progress, bytes and rate. Finished
+migrations are kept in the host's store, so the history (and each domain's last migration,
+``ldm list -o status --completed``) survives a restart of the manager.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import threading
 
 import attrs
+import cattrs
 
 from ldtui.core.snapshot import MigrationProgress
+from ldtui.core.store import converter
 
 HISTORY = 20
 """Finished migrations kept for the jobs view, newest last."""
+HISTORY_SEARCHED = 200
 
 PHASE_NAMES = {0: "starting", 1: "check", 2: "prepare", 3: "transfer", 4: "handoff"}
 
@@ -21,11 +26,18 @@ PHASE_NAMES = {0: "starting", 1: "check", 2: "prepare", 3: "transfer", 4: "hando
 class Jobs:
     """Thread-safe: the manager's thread reads while a migration's thread writes."""
 
-    def __init__(self, clock) -> None:
+    def __init__(self, clock, store=None) -> None:
         self.clock = clock
+        self.store = store
         self._lock = threading.Lock()
         self._running: dict[str, MigrationProgress] = {}
         self._done: list[MigrationProgress] = []
+        if store is not None:
+            for doc in store.migrations(HISTORY):
+                try:
+                    self._done.append(converter.structure(doc, MigrationProgress))
+                except (TypeError, ValueError, KeyError, cattrs.BaseValidationError):
+                    continue  # a record this version cannot read is history, not configuration
         self._rate_mark: dict[str, tuple[float, int]] = {}
         self.runs: dict[str, object] = {}
         """Running executors by this host's domain name, for cancel-operation."""
@@ -89,16 +101,57 @@ class Jobs:
             extra = {"progress": 100} if state == "completed" else {}
             if now > job.started and job.bytes_sent:
                 extra["rate"] = job.bytes_sent / (now - job.started)  # the average, once it is over
-            self._done.append(attrs.evolve(job, state=state, reason=reason, finished=now,
-                                           downtime_ms=downtime_ms, **extra))
+            done = attrs.evolve(job, state=state, reason=reason, finished=now, downtime_ms=downtime_ms, **extra)
+            self._done.append(done)
             del self._done[:-HISTORY]
+            self._keep(done)
+
+    def settle(self, mig_id: str, state: str, reason: str, *, otherwise: MigrationProgress | None = None) -> None:
+        """Change how a finished migration ended: one in the error state was settled by the
+        operator (the target ran it, or the source was restored), or a restart found it
+        after GO. ``otherwise`` is recorded when this host has no record of it yet."""
+        with self._lock:
+            for i, job in enumerate(self._done):
+                if job.id == mig_id:
+                    self._done[i] = attrs.evolve(job, state=state, reason=reason)
+                    self._keep(self._done[i])
+                    return
+            doc = None
+            if self.store is not None:
+                doc = next((d for d in self.store.migrations(HISTORY_SEARCHED) if d.get("id") == mig_id), None)
+            if doc is not None:
+                self._keep(attrs.evolve(converter.structure(doc, MigrationProgress), state=state, reason=reason))
+            elif otherwise is not None:
+                job = attrs.evolve(otherwise, state=state, reason=reason)
+                self._done.append(job)
+                del self._done[:-HISTORY]
+                self._keep(job)
+
+    def last(self, domain: str) -> MigrationProgress | None:
+        """The newest finished migration of ``domain`` on this host."""
+        with self._lock:
+            if self.store is None:
+                return next((j for j in reversed(self._done) if j.domain == domain), None)
+            doc = self.store.last_migration(domain)
+        return converter.structure(doc, MigrationProgress) if doc else None
+
+    def finished_domains(self) -> list[str]:
+        """Names (newest first) with a finished migration on record here."""
+        with self._lock:
+            if self.store is None:
+                return list(dict.fromkeys(j.domain for j in reversed(self._done)))
+            return self.store.migrated_domains()
+
+    def _keep(self, job: MigrationProgress) -> None:
+        if self.store is not None:
+            self.store.migration_write(job.id, job.domain, job.finished, converter.unstructure(job))
 
 
 def jobs_of(manager) -> Jobs:
     """The manager's ``Jobs``, created and plugged into ``job_provider`` on first use."""
     jobs = getattr(manager, "_migration_jobs", None)
     if jobs is None:
-        jobs = Jobs(manager.clock)
+        jobs = Jobs(manager.clock, getattr(manager, "store", None))
         manager._migration_jobs = jobs
         manager.job_provider = jobs
     return jobs

@@ -175,6 +175,10 @@ class Ready:
 class Go:
     """The commit point: the target may now run the domain; the source never will again."""
 
+    paused_ms: float = 0.0
+    """How long the domain had been suspended on the source when Go left: the target adds
+    its own wait until the resume, so both hosts can tell the downtime."""
+
 
 @attrs.frozen(kw_only=True)
 class Resumed:

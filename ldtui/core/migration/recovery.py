@@ -17,11 +17,14 @@ target      go, done                     GO arrived: resume (once: generation gu
 
 from __future__ import annotations
 
+import attrs
+
 from ldtui.core.errors import LdmError
 from ldtui.core.migration import host_ops
 from ldtui.core.migration.events import Cancel
 from ldtui.core.migration.jobs import jobs_of
 from ldtui.core.migration.run_common import JOURNAL_SOURCE, JOURNAL_TARGET
+from ldtui.core.migration.status import progress_from_info
 from ldtui.core.model import MigrationInfo, MigrationRole
 
 SOURCE_BEFORE_GO = ("check", "prepare", "precopy", "transfer")
@@ -33,6 +36,7 @@ TARGET_AFTER_GO = ("go", "done")
 def recover(manager) -> list[str]:
     """Settle every journaled migration; returns one line per migration for the log."""
     report: list[str] = []
+    jobs_of(manager)  # this host's migration history, for the first snapshot already
     for entry in manager.store.journal_entries():
         if manager.migrating().get(entry["domain"]) == entry["id"]:
             continue  # still running in this process (recover called twice): leave it be
@@ -56,13 +60,12 @@ def _recover_one(manager, entry: dict) -> str:
             return f"migration {mig_id}: LDom {name} had completed its move"
         if manager.hv.has(uuid):
             manager.hv.hand_off(uuid)  # it never resumes here by itself, even if GO was not sent
-        info = MigrationInfo(id=mig_id, role=MigrationRole.ERROR, peer_host=doc.get("target_host", ""),
-                             peer_domain=doc.get("target_name", name), error=True)
+        info = _error_info(manager, name, entry)
         host_ops.enter_error(manager, name, uuid, info)
         if phase != "error":
-            store.journal_write(mig_id, JOURNAL_SOURCE, name, "error",
-                                dict(doc, reason="The manager restarted after all state was sent"),
+            store.journal_write(mig_id, JOURNAL_SOURCE, name, "error", dict(doc, reason=info.reason),
                                 manager.clock())
+        jobs_of(manager).settle(mig_id, "error", info.reason, otherwise=progress_from_info(name, info))
         return f"migration {mig_id}: LDom {name} is in the error state; check {info.peer_host}"
     if entry["role"] == JOURNAL_TARGET:
         if phase in TARGET_BEFORE_GO:
@@ -75,6 +78,25 @@ def _recover_one(manager, entry: dict) -> str:
             return f"migration {mig_id}: LDom {name} received and running"
     store.journal_delete(mig_id)
     return f"migration {mig_id}: unknown journal entry {entry['role']}/{phase} dropped"
+
+
+def _error_info(manager, name: str, entry: dict) -> MigrationInfo:
+    """What the source knows of a migration that restarted after GO: everything it
+    recorded before (peer, progress, bytes), now in the error state. Kept as it was when
+    the domain already was in ``e`` (its time and reason stay the first ones)."""
+    doc = entry["doc"]
+    d = next((x for x in manager.store.domains() if x.name == name), None)
+    known = d.migration if d is not None and d.migration is not None and d.migration.id == entry["id"] else None
+    if known is None:
+        known = MigrationInfo(id=entry["id"], role=MigrationRole.SOURCE, peer_host=doc.get("target_host", ""),
+                              peer_domain=doc.get("target_name", name), progress=100)
+    if known.role is MigrationRole.ERROR and known.since:
+        return known
+    reason = doc.get("reason") or "The manager restarted after all state was sent, before the target confirmed"
+    return attrs.evolve(known, role=MigrationRole.ERROR, error=True, all_sent=True,
+                        peer_host=known.peer_host or doc.get("target_host", ""),
+                        peer_domain=known.peer_domain or doc.get("target_name", name),
+                        since=known.since or entry["updated"], reason=known.reason or reason)
 
 
 def error_entry(manager, name: str) -> dict | None:
@@ -93,11 +115,14 @@ def restore_from_error(manager, name: str) -> None:
             raise LdmError("no-migration-error", f"LDom {name} is not in the migration error state")
         entry = error_entry(manager, name)
         doc = entry["doc"] if entry else {}
+        mig_id = d.migration.id if d.migration else ""
         host_ops.restore_source(manager, name, d.uuid, strands=doc.get("strands", ()),
                                 reserved=doc.get("reserved", ()),
                                 was_active=doc.get("was_state", "active") == "active", reclaim=True)
         if entry:
             manager.store.journal_delete(entry["id"])
+        jobs_of(manager).settle(mig_id or (entry or {}).get("id", ""), "cancelled",
+                                "Restored on this host after the migration error (the target never ran it)")
 
 
 def destroy_after_error(manager, name: str) -> None:
@@ -107,9 +132,12 @@ def destroy_after_error(manager, name: str) -> None:
         if d.migration_role is not MigrationRole.ERROR:
             raise LdmError("no-migration-error", f"LDom {name} is not in the migration error state")
         entry = error_entry(manager, name)
+        mig_id = d.migration.id if d.migration else (entry or {}).get("id", "")
         host_ops.destroy_source(manager, name, d.uuid)
         if entry:
             manager.store.journal_delete(entry["id"])
+        jobs_of(manager).settle(mig_id, "completed",
+                                "Completed after the migration error: the target runs it, the copy here was destroyed")
 
 
 def cancel_migration(manager, name: str) -> list:

@@ -52,12 +52,16 @@ class Run:
         while queue:
             action = queue.popleft()
             if isinstance(action, Send):
-                out.append(action.message)
+                out.append(self._outgoing(action.message))
                 continue
             follow = self._perform(action)
             if follow is not None:
                 queue.extendleft(reversed(self.engine.handle(follow)))
         return out
+
+    def _outgoing(self, message):
+        """A message on its way to the peer; a side may add what only it can measure."""
+        return message
 
     def _perform(self, action):
         if isinstance(action, Journal):

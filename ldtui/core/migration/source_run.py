@@ -14,7 +14,7 @@ from ldtui.core.migration.events import (
     StateExported, Suspended, SuspendDomain,
 )
 from ldtui.core.migration.ledger import PageLedger
-from ldtui.core.migration.messages import RuntimeImage
+from ldtui.core.migration.messages import Go, RuntimeImage
 from ldtui.core.migration.precopy import DEFAULT_DOWNTIME_MS
 from ldtui.core.migration.run_common import JOURNAL_SOURCE, Run
 from ldtui.core.migration.source import SourceMigration, SourceState
@@ -142,8 +142,11 @@ class SourceRun(Run):
                 "mig_id": self.mig_id}
 
     def _info(self, role=MigrationRole.SOURCE) -> MigrationInfo:
+        job = self.jobs.get(self.mig_id)
         return MigrationInfo(id=self.mig_id, role=role, peer_host=self.engine.target_host,
-                             peer_domain=self.engine.target_name, progress=self.engine.progress)
+                             peer_domain=self.engine.target_name, progress=self.engine.progress,
+                             live=bool(job and job.live), started=job.started if job else 0.0,
+                             bytes_sent=job.bytes_sent if job else 0, bytes_total=job.bytes_total if job else 0)
 
     # -- phase 2 ---------------------------------------------------------------------------
     def _do_MarkMigrating(self, a):
@@ -300,6 +303,11 @@ class SourceRun(Run):
         self.jobs.update(self.mig_id, progress=a.percent)
 
     # -- phase 4 and the ways back -----------------------------------------------------------
+    def _outgoing(self, message):
+        if isinstance(message, Go) and self._suspended_at:
+            return attrs.evolve(message, paused_ms=(self.manager.clock() - self._suspended_at) * 1000)
+        return message
+
     def _do_HandOff(self, a):
         if self.was_active and self.manager.hv.has(self.uuid):
             self.manager.hv.hand_off(self.uuid)
@@ -318,7 +326,9 @@ class SourceRun(Run):
         self._unlock()
 
     def _do_EnterErrorState(self, a):
-        host_ops.enter_error(self.manager, self.name, self.uuid, self._info())
+        # Only ever after GO, so everything was sent: the confirmation is what is missing.
+        info = attrs.evolve(self._info(), all_sent=True, since=self.manager.clock(), reason=a.reason)
+        host_ops.enter_error(self.manager, self.name, self.uuid, info)
         self.journal("error", {"reason": a.reason, "target_host": self.engine.target_host,
                                "target_name": self.engine.target_name,
                                "was_state": "active" if self.was_active else self.engine.domain.state})

@@ -19,9 +19,44 @@ second and milliseconds: ``|mode=live|phase=transfer|iteration=3|processed=…|r
 
 from __future__ import annotations
 
+import time
+
+import attrs
+
+from ldtui.core.model import MigrationInfo, MigrationRole
 from ldtui.core.snapshot import MigrationProgress
 
 _LABEL = 17
+
+
+def progress_from_info(domain: str, info: MigrationInfo) -> MigrationProgress:
+    """A migration as the domain's own record keeps it (what survives a restart of the
+    manager), in the shape consoles draw."""
+    error = info.role is MigrationRole.ERROR or info.error
+    role = "target" if info.role is MigrationRole.TARGET else "source"
+    phase = 4 if error else 0
+    return MigrationProgress(
+        id=info.id, role=role, domain=domain, peer_host=info.peer_host, peer_domain=info.peer_domain,
+        phase=phase, phase_name={4: "handoff"}.get(phase, "starting"), progress=max(0, min(info.progress, 100)),
+        state="error" if error else "running", live=info.live, bytes_total=info.bytes_total,
+        bytes_sent=info.bytes_sent, bytes_remaining=max(info.bytes_total - info.bytes_sent, 0),
+        started=info.started, finished=info.since if error else 0.0, reason=info.reason)
+
+
+def error_progress(domain: str, info: MigrationInfo, recorded: MigrationProgress | None) -> MigrationProgress:
+    """A domain in the error state: the host's record of that migration (rate, rounds,
+    downtime…) when it has one, with what the domain's own record says on top."""
+    mine = progress_from_info(domain, info)
+    if recorded is None or recorded.id != info.id:
+        return mine
+    return attrs.evolve(recorded, state="error", phase=4, phase_name="handoff",
+                        progress=max(recorded.progress, mine.progress), reason=info.reason or recorded.reason,
+                        finished=info.since or recorded.finished)
+
+
+def format_when(when: float) -> str:
+    """``2026-12-01 21:04:05 UTC``: a moment as this host's clock and zone say it."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(when))
 
 
 def running_job(view, mig_id: str) -> MigrationProgress | None:
@@ -74,3 +109,32 @@ def detail_fields(job: MigrationProgress) -> str:
         "wire": job.bytes_on_wire,
     }
     return "".join(f"|{k}={v}" for k, v in fields.items())
+
+
+def error_rows(name: str, m: MigrationInfo) -> tuple[str, ...]:
+    """What is known of a source left in the error state, under the seed's three columns."""
+    if m.all_sent:
+        sent = "all state sent" + (f", {human_bytes(m.bytes_sent)} of memory" if m.bytes_sent else "")
+    else:
+        sent = f"{human_bytes(m.bytes_sent)} of {human_bytes(m.bytes_total)} sent"
+    rows = [("DATA", sent),
+            ("CONFIRMATION", f"none: {m.peer_host} never confirmed that it runs {m.peer_domain or name}")]
+    if m.since:
+        rows.append(("SINCE", format_when(m.since)))
+    if m.reason:
+        rows.append(("REASON", m.reason))
+    rows.append(("RECOVER", f"if {m.peer_domain or name} runs on {m.peer_host}: ldm remove-domain {name}; "
+                            f"if it is not there: ldm cancel-operation migration {name}"))
+    return tuple(f"    {label:<{_LABEL - 4}}{value}" for label, value in rows)
+
+
+def error_fields(m: MigrationInfo) -> str:
+    fields = {"phase": "handoff", "sent": "all" if m.all_sent else "part", "processed": m.bytes_sent,
+              "total": m.bytes_total, "confirmed": "no", "since": int(m.since) if m.since else "",
+              "reason": field_text(m.reason)}
+    return "".join(f"|{k}={v}" for k, v in fields.items())
+
+
+def field_text(text: str) -> str:
+    """A free text as one parseable field: no separators, no line breaks."""
+    return " ".join(text.replace("|", "/").split())

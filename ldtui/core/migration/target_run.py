@@ -13,7 +13,7 @@ from ldtui.core.migration.events import (
     RunChecks, Verified, VerifyDigest, WritePages,
 )
 from ldtui.core.migration.ledger import PageLedger
-from ldtui.core.migration.messages import Offer
+from ldtui.core.migration.messages import Go, Offer
 from ldtui.core.migration.run_common import JOURNAL_TARGET, Run
 from ldtui.core.migration.source_run import JOB_STATE
 from ldtui.core.migration.target import TargetMigration
@@ -42,6 +42,9 @@ class TargetRun(Run):
         self._ledger: PageLedger | None = None
         self._flushed_round = 0
         self._unflushed = 0
+        self._go: tuple[float, float] | None = None
+        """(when Go arrived here, how long the source had been paused then, in ms)."""
+        self._downtime_ms = 0.0
 
     def receive(self, message) -> list:
         """A message from the source; returns the messages to answer with."""
@@ -54,6 +57,8 @@ class TargetRun(Run):
             self.jobs.begin(mig_id=self.mig_id, role="target", domain=self.name,
                             peer_host=message.source.hostname, peer_domain=message.domain.name,
                             live=message.live and self.was_active)
+        if isinstance(message, Go) and self._go is None:
+            self._go = (self.manager.clock(), message.paused_ms)
         return self.feed(Received(message))
 
     def journal_extra(self) -> dict:
@@ -201,6 +206,9 @@ class TargetRun(Run):
     def _do_ResumeReceived(self, a: ResumeReceived):
         if not host_ops.complete_receiving(self.manager, self.name, self.uuid, was_active=self.was_active):
             raise LdmError("no-such-domain", f"LDom {self.name} disappeared before it could resume")
+        if self._go is not None and self.was_active:
+            arrived, paused_ms = self._go
+            self._downtime_ms = paused_ms + (self.manager.clock() - arrived) * 1000
         return ResumedLocally()
 
     def _do_RemoveReceiving(self, a):
@@ -219,4 +227,4 @@ class TargetRun(Run):
         if self.jobs.runs.get(self.name) is self:
             del self.jobs.runs[self.name]
         if self.mig_id:
-            self.jobs.finish(self.mig_id, JOB_STATE[outcome.status], "; ".join(outcome.lines))
+            self.jobs.finish(self.mig_id, JOB_STATE[outcome.status], "; ".join(outcome.lines), self._downtime_ms)
