@@ -259,6 +259,11 @@ def job_detail_lines(job: MigrationProgress) -> list[str]:
     expected = f"~{job.expected_downtime_ms:.0f} ms" if job.expected_downtime_ms else "—"
     actual = f"{job.downtime_ms:.0f} ms" if job.downtime_ms else "—"
     speed += f" · downtime expected {expected}, actual {actual}"
+    if job.state == "error":
+        # What the operator must know to decide: everything left, nothing came back.
+        since = f" since {clock_text(job.finished)}" if job.finished else ""
+        speed = (f"all state sent · no confirmation from {job.peer_host}{since} · "
+                 f"select {job.domain} and press r to recover")
     return [head, data, speed]
 
 

@@ -43,6 +43,16 @@ def test_live_job_detail_reads_like_domjobinfo():
     assert job_detail_lines(done)[2].endswith("actual 180 ms")
 
 
+def test_an_error_job_says_what_is_known_and_what_to_do():
+    """Issue 15 item 2: all state sent, the confirmation missing, since when."""
+    err = attrs.evolve(job("ldg1", "source", "t5440-sys-2", phase=4, progress=100, state="error"),
+                       finished=1_700_000_000.0 + 5, reason="Lost connection with t5440-sys-2")
+    head, _, last = job_detail_lines(err)
+    assert head.endswith("· error · Lost connection with t5440-sys-2")
+    assert last == ("all state sent · no confirmation from t5440-sys-2 since 22:13:25 · "
+                    "select ldg1 and press r to recover")
+
+
 async def test_the_table_shrinks_a_column_when_its_widest_cell_goes():
     a, b = seed_hosts()
     app = console(a, b)
