@@ -46,6 +46,11 @@ class MigrationProgress:
     finished: float = 0.0
     reason: str = ""
     """Why it failed or was cancelled, in the operator's words."""
+    transport: str = ""
+    """``native`` (direct data connections) or ``tunnelled`` (through the SSH control
+    link); empty until the path is decided (B-5)."""
+    streams: int = 0
+    """Data connections of a native migration."""
 
 
 @attrs.frozen(kw_only=True)

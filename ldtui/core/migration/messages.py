@@ -12,6 +12,12 @@ the runtime image; the pages after the image are only those dirtied since the la
                 → TransferDone → ← Ready → Go → ← Resumed
 
 ``Abort`` may travel either way before ``Go``; it means "this migration is over, undo".
+
+The *data messages* — the runtime image and the page batches — travel on the migration's
+own data connections (B-5) unless they are tunnelled through the control link; everything
+else, and ``PagesAck``, always takes the control link. The sessions around the engines
+(``source_session``, ``target_session``) set up the data path (``DataChannel``, ``DataPath``)
+and restore the order the engines rely on; the engines never see those three messages.
 """
 
 from __future__ import annotations
@@ -164,6 +170,9 @@ class TransferDone:
 
     checksum: str = ""
     pages: int = 0
+    data_messages: int = 0
+    """How many data messages (runtime image, page batches) were sent before this one: the
+    target takes it only once it has them all, whichever connections they came on."""
 
 
 @attrs.frozen(kw_only=True)
@@ -186,6 +195,31 @@ class Resumed:
 
 
 @attrs.frozen(kw_only=True)
+class DataChannel:
+    """← Before ``CheckResult``: where the source may open the migration's data connections,
+    and the one-time secret that authenticates and encrypts them. It travels only over the
+    authenticated control link, and never into a log (the secret is left out of ``repr``)."""
+
+    address: str
+    port: int
+    streams: int
+    cipher: str
+    secret: str = attrs.field(repr=False)
+    """Hex; a fresh random key for this migration only."""
+
+
+@attrs.frozen(kw_only=True)
+class DataPath:
+    """How the data messages of this migration travel: ``native`` on ``streams`` direct
+    connections, or ``tunnelled`` on the control link (with ``reason``, when it was not
+    asked for)."""
+
+    transport: str
+    streams: int = 0
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
 class Abort:
     """Undo: the sender has removed (target) or restored (source) its side."""
 
@@ -194,5 +228,6 @@ class Abort:
 
 MESSAGE_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (Offer, CheckResult, RuntimeImage, PageBatch, PagesAck, TransferDone, Ready, Go, Resumed, Abort)
+    for cls in (Offer, CheckResult, RuntimeImage, PageBatch, PagesAck, TransferDone, Ready, Go, Resumed, Abort,
+                DataChannel, DataPath)
 }

@@ -16,7 +16,9 @@ from ldtui.core.manager import Manager
 from ldtui.core.migration import (
     LinkLost, SourceRun, TargetRun, cancel_migration, decode, encode, recover,
 )
-from ldtui.core.migration.events import Received
+from ldtui.core.migration.messages import DataChannel
+from ldtui.core.migration.source_session import SourceSession
+from ldtui.core.migration.target_session import TargetSession
 from ldtui.core.model import MigrationRole
 from ldtui.hv.hypervisor import RunState
 from ldtui.hv.machine import MachineSpec, MemoryRange
@@ -110,24 +112,59 @@ def make_guest(host: Host, name: str = "ldg1", *, vcpus: int = 4, memory: int = 
     return m.domain(name).uuid
 
 
-class Pair:
-    """A source and a target host and the queue between their managers."""
+class DataFrame(bytes):
+    """A frame that travels on the data connections (``seq`` is its number); plain
+    ``bytes`` in the same queue are control frames."""
 
-    def __init__(self, source: Host, target: Host, *, between=None) -> None:
+    seq: int = -1
+
+
+def data_frame(seq: int, frame: bytes) -> DataFrame:
+    f = DataFrame(frame)
+    f.seq = seq
+    return f
+
+
+class Pair:
+    """A source and a target host and the links between their managers, driven through the
+    same sessions ``ldmd`` drives (``SourceSession``/``TargetSession``).
+
+    ``to_target`` holds what the source sent, in order: control frames (``bytes``) and data
+    frames (:class:`DataFrame`). By default they cross in that order (as if tunnelled);
+    with ``shuffle`` (a ``random.Random``) data frames overtake each other within a window
+    and control frames overtake data frames, as independent connections allow.
+    ``transport="tunnelled"`` makes the source decline the data connections.
+    """
+
+    def __init__(self, source: Host, target: Host, *, between=None, shuffle=None,
+                 transport: str = "native", window: int | None = None) -> None:
         self.source = source
         self.target = target
         self.between = between
         """Called after each batch of pages is read: the guest's time passes (live runs)."""
+        self.shuffle = shuffle
+        self.transport = transport
+        self.window = window
         self.to_target: deque[bytes] = deque()
         self.to_source: deque[bytes] = deque()
         self.src: SourceRun | None = None
         self.tgt: TargetRun | None = None
+        self.ss: SourceSession | None = None
+        self.ts: TargetSession | None = None
         self.steps = 0
         self.trace: list[str] = []
 
-    def _send(self, queue: deque, messages) -> None:
+    def _to_source(self, messages) -> None:
         for msg in messages:
-            queue.append(encode(msg))
+            self.to_source.append(encode(msg))
+
+    def _flush_source(self) -> None:
+        if self.ss is None:
+            return
+        for out in self.ss.take_outgoing():
+            frame = encode(out.message)
+            native = out.data and self.ss.transport == "native"
+            self.to_target.append(data_frame(out.seq, frame) if native else frame)
 
     def begin(self, name: str, *, target_name: str | None = None, dry_run: bool = False,
               batch_pages: int = 64, user: str = "root", target_user: str | None = None, live: bool = False,
@@ -136,24 +173,70 @@ class Pair:
                              target_name=target_name, user=user, dry_run=dry_run, batch_pages=batch_pages,
                              live=live, downtime_limit_ms=downtime_limit_ms)
         self.tgt = TargetRun(self.target.m, user=target_user)
-        self._send(self.to_target, self.src.start())
+        kw = {"window": self.window} if self.window else {}
+        self.ss = SourceSession(self.src, transport=self.transport, **kw)
+        self.ts = TargetSession(self.tgt, **({"horizon": self.window} if self.window else {}))
+        self.ss.start()
+        self._flush_source()
         return self.src
+
+    def _next_to_target(self) -> bytes:
+        if self.shuffle is None or len(self.to_target) < 2:
+            return self.to_target.popleft()
+        horizon = min(len(self.to_target), 8)
+        first_control = next((i for i in range(horizon) if not isinstance(self.to_target[i], DataFrame)), None)
+        choices = [i for i in range(horizon) if isinstance(self.to_target[i], DataFrame)]
+        if first_control is not None:
+            choices.append(first_control)
+        i = self.shuffle.choice(choices)
+        frame = self.to_target[i]
+        del self.to_target[i]
+        return frame
+
+    def _choose(self) -> str:
+        """What happens next: in order, or (``shuffle``) any of what could happen now."""
+        can = []
+        if self.to_target and self.ts is not None:
+            can.append("to_target")
+        if self.to_source and self.ss is not None:
+            can.append("to_source")
+        if self.ss is not None and self.ss.wants_read:
+            can.append("read")
+        if not can:
+            return "idle"
+        return self.shuffle.choice(can) if self.shuffle is not None else can[0]
 
     def step(self) -> bool:
         """Cross one message boundary; False when neither side has anything to do."""
-        if self.to_target and self.tgt is not None:
-            msg = decode(self.to_target.popleft())
+        what = self._choose()
+        if what == "to_target":
+            frame = self._next_to_target()
+            msg = decode(frame)
             self.trace.append(f"→ {type(msg).__name__}")
-            self._send(self.to_source, self.tgt.receive(msg))
-        elif self.to_source and self.src is not None:
+            if isinstance(frame, DataFrame):
+                self._to_source(self.ts.data(frame.seq, msg))
+            else:
+                self._to_source(self.ts.control(msg))
+            if self.ts.wants_listener:
+                self._to_source(self.ts.listener_ready(DataChannel(
+                    address="127.0.0.1", port=1, streams=1, cipher="aes-256-gcm", secret="00" * 32)))
+        elif what == "to_source":
             msg = decode(self.to_source.popleft())
             self.trace.append(f"← {type(msg).__name__}")
-            self._send(self.to_target, self.src.feed(Received(msg)))
-        elif self.src is not None and self.src.wants_pages:
+            self.ss.received(msg)
+            if self.ss.data_channel is not None:
+                self.ss.data_connected(1)
+            self._flush_source()
+        elif what == "read":
             self.trace.append("pump")
-            self._send(self.to_target, self.src.pump())
+            self.ss.begin_read()
+            self.ss.read_done(self.ss.read())
+            self._flush_source()
             if self.between is not None:
                 self.between(self)
+        elif self.ts is not None and (acks := self.ts.caught_up()):
+            self.trace.append("caught up")
+            self._to_source(acks)
         else:
             return False
         self.steps += 1
@@ -166,36 +249,49 @@ class Pair:
         raise AssertionError("migration did not settle")
 
     # -- faults ----------------------------------------------------------------------------
-    def drop_link(self) -> None:
+    def _forget(self) -> None:
         self.to_target.clear()
         self.to_source.clear()
-        if self.src is not None and not self.src.finished:
-            self.src.feed(LinkLost())
-        if self.tgt is not None and not self.tgt.finished:
-            self.tgt.feed(LinkLost())
-        self.src = self.tgt = None
+        self.src = self.tgt = self.ss = self.ts = None
+
+    def drop_link(self) -> None:
+        if self.ss is not None:
+            self.ss.link_lost("Lost connection with the target machine")
+        if self.ts is not None:
+            self.ts.link_lost()
+        self._forget()
+
+    def drop_data(self) -> None:
+        """Only the data connections break (the control link stays up)."""
+        self.to_target = deque(f for f in self.to_target if not isinstance(f, DataFrame))
+        if self.ss is not None:
+            self.ss.data_lost("Lost the data connection to the target machine")
+            self._flush_source()
 
     def crash_source(self) -> None:
-        self.to_target.clear()
-        self.to_source.clear()
-        if self.tgt is not None and not self.tgt.finished:
-            self.tgt.feed(LinkLost())
-        self.src = self.tgt = None
+        if self.ts is not None:
+            self.ts.link_lost()
+        self._forget()
         self.source.restart()
 
     def crash_target(self) -> None:
-        self.to_target.clear()
-        self.to_source.clear()
-        if self.src is not None and not self.src.finished:
-            self.src.feed(LinkLost())
-        self.src = self.tgt = None
+        if self.ss is not None:
+            self.ss.link_lost("Lost connection with the target machine")
+        self._forget()
+        self.target.restart()
+
+    def crash_both(self) -> None:
+        """A power cut takes both hosts: neither hears of the other's end, both restart."""
+        self._forget()
+        self.source.restart()
         self.target.restart()
 
     def cancel(self, name: str) -> str:
         try:
-            self._send(self.to_target, cancel_migration(self.source.m, name))
+            cancel_migration(self.source.m, name)  # the session is handed the Abort to send
         except LdmError as e:
             return e.code
+        self._flush_source()
         return "cancelled"
 
 

@@ -48,12 +48,7 @@ def inject(pair: Pair, fault: str) -> None:
     elif fault == "crash_target":
         pair.crash_target()
     elif fault == "crash_both":
-        # A power cut takes both hosts: neither hears of the other's end, both restart.
-        pair.to_target.clear()
-        pair.to_source.clear()
-        pair.src = pair.tgt = None
-        pair.source.restart()
-        pair.target.restart()
+        pair.crash_both()
     elif fault == "cancel":
         pair.cancel("ldg1")
 
