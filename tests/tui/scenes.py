@@ -12,6 +12,13 @@ from tests.tui.fakes import FakeHost, domain, job
 from tests.tui.scenario import console, seed_hosts, settle
 
 SIZE = (140, 40)
+SIZES = {"main-80x24": (80, 24), "main-160x45": (160, 45)}
+"""Scenes drawn at another terminal size than ``SIZE``: the main screen's narrow layout and
+a large terminal."""
+
+
+def size_of(scene: str) -> tuple[int, int]:
+    return SIZES.get(scene, SIZE)
 
 
 def mid_migration() -> tuple[FakeHost, FakeHost]:
@@ -110,6 +117,8 @@ def help_screen():
 
 SCENES = {
     "main": main_screen,
+    "main-80x24": main_screen,
+    "main-160x45": main_screen,
     "migrate-form": migrate_form,
     "jobs": jobs_view,
     "recovery": recovery_wizard,
