@@ -16,6 +16,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
+from ldtui.screens.dialogs import ArmedAfterFirstFrame
+
 LIVE_TOOLTIP = "live migration: not offered by these hosts"
 LIVE_HELP = ("--live: copy memory while the domain keeps running, then suspend it only for what "
              "is left (a short downtime); without it the domain is suspended for the whole copy")
@@ -66,8 +68,11 @@ def split_typed_target(text: str) -> tuple[str, str, int | None]:
     return user, host, int(port)
 
 
-class MigrateForm(ModalScreen["MigrateRequest | None"]):
-    """Target host, user, password, new name, dry run. ``esc`` leaves without migrating."""
+class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
+    """Target host, user, password, new name, dry run. ``esc`` leaves without migrating.
+
+    The first field to fill in has the focus from the first frame, and the form submits
+    only once it has been drawn: an ``enter`` typed right after ``m`` never migrates."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="migrate.cancel")]
 
@@ -82,6 +87,11 @@ class MigrateForm(ModalScreen["MigrateRequest | None"]):
         self.targets = targets
         self.default_user = user
         self.live_supported = live_supported
+        if len(targets) != 1:
+            self.AUTO_FOCUS = "#target"
+        else:
+            # Nothing left to type when the lab's password is filled in: enter migrates.
+            self.AUTO_FOCUS = "#go" if self.lab_passwords.get(targets[0]) else "#password"
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="migrate-form"):
@@ -110,11 +120,7 @@ class MigrateForm(ModalScreen["MigrateRequest | None"]):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        if len(self.targets) != 1:
-            first = "#target"
-        else:
-            first = "#go" if self._filled else "#password"
-        self.query_one(first).focus()
+        self._arm_after_first_frame()
 
     def _fill_password(self, host: str) -> None:
         """Fill in the lab password of ``host`` unless the operator typed one of their own."""
@@ -185,6 +191,8 @@ class MigrateForm(ModalScreen["MigrateRequest | None"]):
             self.dismiss(None)
 
     def _submit(self) -> None:
+        if not self.armed:
+            return              # typed before the form was on screen
         request = self.request()
         if request is not None:
             self.dismiss(request)
