@@ -59,7 +59,8 @@ def main_screen():
 
 
 def migrate_form():
-    """The form as the embedded lab shows it: the lab's password already filled in."""
+    """The form as the embedded lab shows it: the lab's password already filled in, a new
+    name typed, Live ticked (so the downtime limit is open)."""
     app = console(*seed_hosts(), poll=0.2)
     app.lab_passwords.update({"t5440-sys-1": "solaris", "t5440-sys-2": "solaris"})
 
@@ -70,6 +71,7 @@ def migrate_form():
         for box in app.screen.query(Input):
             box.cursor_blink = False
         app.screen.query_one("#new-name", Input).value = "ldg-tgt"
+        app.screen.query_one("#live").value = True          # one box ticked, one not
         await pilot.pause()
 
     return app, before
