@@ -230,6 +230,8 @@ class MainScreen(Flows, Screen[None]):
                  if self.host_filter else "all hosts"]
         if self.text_filter:
             parts.append(f"filter “{self.text_filter}” (esc clears)")
+        if not self.query_one("#hosts").display:
+            parts.append("hosts panel hidden (h shows it)")
         table = self.domains_table
         if table.sort_column:
             parts.append(f"sorted by {dict(table.column_spec)[table.sort_column]}"
@@ -329,6 +331,7 @@ class MainScreen(Flows, Screen[None]):
             self._focus_tab()
         else:
             hosts.focus()
+        self._draw_scope()
 
     def _focus_tab(self) -> None:
         tab = self.query_one("#main-tabs", TabbedContent).active

@@ -160,6 +160,7 @@ async def test_h_shows_and_focuses_the_hosts_panel_or_hides_it():
         assert not hosts.display and table.has_focus
         await pilot.pause(0.1)
         assert table.size.height == height + 2      # the hosts' two lines go to the domains
+        assert "hosts panel hidden (h shows it)" in screen_text(app)
         await pilot.press("h")                      # hidden → shown and focused
         await pilot.pause()
         assert hosts.display and hosts.has_focus
