@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 import attrs
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -142,7 +143,7 @@ class MainScreen(Flows, Screen[None]):
 
     # -- layout --------------------------------------------------------------------------
 
-    def on_resize(self, event) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         self.fit_to(event.size.width)
 
     def on_screen_resume(self) -> None:

@@ -10,6 +10,7 @@ from typing import Mapping
 
 import attrs
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
@@ -173,7 +174,7 @@ class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
                 yield Button("Migrate", id="go", variant="primary")
                 yield Button("Cancel", id="cancel")
 
-    def on_resize(self, event) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         short = event.size.height < FULL_FORM_ROWS
         if short != self.has_class("short"):
             self.set_class(short, "short")
