@@ -91,6 +91,9 @@ class LdtuiApp(App[None]):
         self._open_hosts = open_hosts
         self._close_hosts: Callable[[], None] | None = None
         self._link_states: dict[str, str] = {}
+        self._cancelling: set[tuple[str, str]] = set()
+        """(host, domain) of migrations this console has asked to cancel: the cancel's own
+        toast tells the operator, so the migration's end does not toast again."""
         self._redraw_pending = False
         self._heap_frozen = False
         self._after_collection: Callable[[str, dict], None] | None = None
@@ -351,17 +354,24 @@ class LdtuiApp(App[None]):
                                "info" if out.exit_code == 0 else "error")])
         return out
 
-    def run_command(self, name: str, argv: list[str], *, done: str) -> None:
-        """Run a state-changing command in a worker; toast success, explain failure in a modal."""
+    def run_command(self, name: str, argv: list[str], *, done: str,
+                    settled: Callable[[bool], None] | None = None) -> None:
+        """Run a state-changing command in a worker; toast success, explain failure in a modal.
+        ``settled`` hears whether it succeeded."""
 
         async def go() -> None:
             hostname = self.fleet.hosts[name].hostname
             try:
                 out = await self.run_on(name, argv)
             except Exception as exc:
+                if settled is not None:
+                    settled(False)
                 self.push_screen(MessageDialog(failure_title(hostname, exc), [describe(exc)], failure=True))
                 return
-            if out.exit_code == 0:
+            ok = out.exit_code == 0
+            if settled is not None:
+                settled(ok)
+            if ok:
                 self.notify(done)
             else:
                 lines = (out.stdout + out.stderr).strip().splitlines()
@@ -369,12 +379,25 @@ class LdtuiApp(App[None]):
 
         self.run_worker(go(), group="commands", exit_on_error=False, name=" ".join(argv))
 
+    def cancel_migration(self, name: str, domain: str, *, done: str) -> None:
+        """``ldm cancel-operation migration DOMAIN`` on the source host (SPEC T-5). One toast
+        says it: if this console started that migration, its end is not toasted again."""
+        key = (name, domain)
+        self._cancelling.add(key)
+
+        def settled(ok: bool) -> None:
+            if not ok:      # refused or unreachable: the migration goes on, its end is news
+                self._cancelling.discard(key)
+
+        self.run_command(name, ["cancel-operation", "migration", domain], done=done, settled=settled)
+
     def start_migration(self, name: str, request: MigrateRequest) -> None:
         """``ldm migrate-domain`` on the source host; the result (or every unmet requirement)
         is shown when the source's manager answers (SPEC T-3, G-5, G-10)."""
         what = f"{request.domain} from {request.source_host} to {request.target_host}"
         if request.new_name:
             what += f" as {request.new_name}"
+        self._cancelling.discard((name, request.domain))   # a cancel asked before is not about this one
         self.notify(f"{'Dry run' if request.dry_run else 'Migration'} of {what} started")
 
         async def go() -> None:
@@ -388,6 +411,8 @@ class LdtuiApp(App[None]):
                 return
             lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
             ok = out.exit_code == 0
+            asked_to_cancel = (name, request.domain) in self._cancelling
+            self._cancelling.discard((name, request.domain))
             if request.dry_run:
                 unmet = [line for line in lines if not line.startswith("Domain Migration of LDom")]
                 count = f"{len(unmet)} unmet requirement" + ("" if len(unmet) == 1 else "s")
@@ -396,9 +421,11 @@ class LdtuiApp(App[None]):
             elif ok:
                 self.notify(f"Migration of {what} completed")
             elif any(line.endswith(" was cancelled") for line in lines):
-                # The operator asked for it (c, or cancel-operation on the host): no alarm.
-                self.notify(f"Migration of {what} cancelled; {request.domain} stays on {request.source_host}",
-                            severity="warning")
+                # An operator asked for it: no alarm. Asked from here, the cancel's own toast
+                # said it already; asked elsewhere (cancel-operation on the host), this says it.
+                if not asked_to_cancel:
+                    self.notify(f"Migration of {what} cancelled; {request.domain} stays on {request.source_host}",
+                                severity="warning")
             else:
                 self.notify(f"Migration of {request.domain} failed", severity="error")
                 snap = await self.query_host(request.source_host)

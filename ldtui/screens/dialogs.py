@@ -2,6 +2,11 @@
 
 Dangerous actions confirm naming host and domain; focus starts on the safe button and
 ``esc`` answers no (DESIGN.md "Look and feel").
+
+A key typed before a dialog was on screen was meant for what the operator saw then, not
+for the dialog: the safe button holds the focus from the first frame (``AUTO_FOCUS``,
+no focus moved in ``on_mount``), and the confirming inputs answer only once the dialog
+has been drawn (``ArmedAfterFirstFrame``).
 """
 
 from __future__ import annotations
@@ -14,9 +19,25 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 
-class ConfirmDialog(ModalScreen[bool]):
-    """Answers ``True`` only for an explicit yes (button or ``y``)."""
+class ArmedAfterFirstFrame:
+    """Mixed into a screen whose confirming inputs must wait until it has been drawn:
+    ``armed`` turns true after the screen's first refresh."""
 
+    armed: bool = False
+
+    def _arm_after_first_frame(self) -> None:
+        self.armed = False
+        self.call_after_refresh(self._arm)  # type: ignore[attr-defined]
+
+    def _arm(self) -> None:
+        self.armed = True
+
+
+class ConfirmDialog(ArmedAfterFirstFrame, ModalScreen[bool]):
+    """Answers ``True`` only for an explicit yes (button or ``y``) given once the dialog is
+    on screen; ``No`` has the focus from the start."""
+
+    AUTO_FOCUS = "#no"
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n", "answer(False)", "No", id="confirm.no"),
@@ -41,19 +62,22 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Button("No (n)", id="no", variant="default")
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        self._arm_after_first_frame()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss(event.button.id == "yes")
+        self.action_answer(event.button.id == "yes")
 
     def action_answer(self, answer: bool) -> None:
+        if answer and not self.armed:
+            return              # typed before the question was on screen
         self.dismiss(answer)
 
 
 class MessageDialog(ModalScreen[None]):
     """A result or an explanation, one line per line, closed with ``esc``/``enter``."""
 
+    AUTO_FOCUS = "#close"
     BINDINGS = [
         Binding("escape", "close", "Close", id="message.close"),
         Binding("enter", "close", "Close", show=False, id="message.enter"),
@@ -73,9 +97,6 @@ class MessageDialog(ModalScreen[None]):
                              classes="failure" if self.failure else "")
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="close", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#close", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

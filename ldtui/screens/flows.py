@@ -127,8 +127,8 @@ class Flows:
 
         def answered(yes: bool | None) -> None:
             if yes:
-                app.run_command(view.name, ["cancel-operation", "migration", row.name],
-                                done=f"Migration of {row.name} on {view.hostname} cancelled")
+                app.cancel_migration(view.name, row.name,
+                                     done=f"Migration of {row.name} on {view.hostname} cancelled")
 
         app.push_screen(ConfirmDialog(f"Cancel the migration of {row.name} on {view.hostname}?", lines,
                                       yes="Cancel migration"), answered)

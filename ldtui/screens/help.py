@@ -15,7 +15,10 @@ from textual.widgets import Static
 
 
 def binding_rows(app: App, sections: list[tuple[str, list[Binding]]]) -> list[tuple[str, str, str]]:
-    """(section, keys, description) for every binding with a description, keys merged."""
+    """(section, keys, description) for every binding with a description, keys merged.
+
+    A binding's tooltip, when it has one, is the longer description the footer has no
+    room for."""
     rows: list[tuple[str, str, str]] = []
     for section, bindings in sections:
         merged: dict[str, list[str]] = {}
@@ -23,7 +26,7 @@ def binding_rows(app: App, sections: list[tuple[str, list[Binding]]]) -> list[tu
             if not binding.description:
                 continue
             keys = [app.get_key_display(Binding(k.strip(), binding.action)) for k in binding.key.split(",")]
-            merged.setdefault(binding.description, []).extend(keys)
+            merged.setdefault(binding.tooltip or binding.description, []).extend(keys)
         for description, keys in merged.items():
             rows.append((section, " ".join(dict.fromkeys(keys)), description))
     return rows

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 import attrs
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -18,10 +19,10 @@ from textual.widgets import DataTable, Footer, Input, ProgressBar, RichLog, Stat
 
 from ldtui.core.snapshot import DomainRow, HostSnapshot, MigrationProgress
 from ldtui.screens.flows import Flows
-from ldtui.widgets.cells import (DOMAIN_COLUMNS, DOMAIN_WIDTHS, FLAG_LEGEND, HOST_COLUMNS, HOST_WIDTHS, JOB_COLUMNS,
-                                 JOB_WIDTHS, Cell, domain_cells, host_cells, job_cells, job_detail_lines,
-                                 sort_value)
+from ldtui.widgets.cells import (JOB_COLUMNS, JOB_WIDTHS, Cell, compact_host_cells, domain_cells, host_cells,
+                                 job_cells, job_detail_lines, sort_value)
 from ldtui.widgets.fleet import Event, HostView, clock_text
+from ldtui.widgets.layout import SORT_STAND_INS, Layout, layout_for
 from ldtui.widgets.tables import KeyedTable
 
 if TYPE_CHECKING:
@@ -41,8 +42,8 @@ def _job_order(cells: Mapping[str, Cell]) -> tuple:
 
 @attrs.frozen
 class _HostRows:
-    """One host's rows as drawn: for the snapshot and the tag (host staleness, theme, text
-    filter) they were drawn for, each row and its cells."""
+    """One host's rows as drawn: for the snapshot and the tag (host staleness, theme,
+    narrow layout, text filter) they were drawn for, each row and its cells."""
 
     snapshot: HostSnapshot
     tag: tuple
@@ -53,10 +54,11 @@ class _HostRows:
 def drawn_rows(view: HostView, snap: HostSnapshot, tag: tuple, before: _HostRows | None,
                matches: Callable[[HostView, DomainRow], bool]) -> _HostRows:
     """The rows of a host's new snapshot. A row equal to the one drawn last time (for the
-    same host staleness and theme) keeps its cells, and a changed one keeps the cells of
-    its unchanged fields: the table then skips them without comparing. (A host whose
-    snapshot did not change since the last redraw is not looked at at all.)"""
-    same_tag = before is not None and before.tag[:2] == tag[:2]
+    same host staleness, theme and layout) keeps its cells, and a changed one keeps the
+    cells of its unchanged fields: the table then skips them without comparing. (A host
+    whose snapshot did not change since the last redraw is not looked at at all.)"""
+    same_tag = before is not None and before.tag[:3] == tag[:3]
+    compact = bool(tag[2])
     old_rows = before.rows if same_tag else {}
     old_cells = before.cells if same_tag else {}
     rows: dict[str, DomainRow] = {}
@@ -68,11 +70,11 @@ def drawn_rows(view: HostView, snap: HostSnapshot, tag: tuple, before: _HostRows
         key = prefix + row.name
         old = old_rows.get(key)
         if old is None:
-            drawn = domain_cells(view, row)
+            drawn = domain_cells(view, row, compact=compact)
         elif old is row or old == row:
             drawn = old_cells[key]
         else:
-            drawn = domain_cells(view, row, (old, old_cells[key]))
+            drawn = domain_cells(view, row, (old, old_cells[key]), compact=compact)
         rows[key] = row
         cells[key] = drawn
     return _HostRows(snap, tag, rows, cells)
@@ -90,7 +92,8 @@ class MainScreen(Flows, Screen[None]):
         Binding("v", "services", "Services", show=False, id="main.services"),
         Binding("enter", "detail", "Detail", show=False, id="main.detail"),
         Binding("slash", "filter", "Filter", id="main.filter"),
-        Binding("h", "focus_hosts", "Hosts panel", show=False, id="main.hosts"),
+        Binding("h", "toggle_hosts", "Hosts", tooltip="Hosts panel: show it and go to it, or hide it",
+                id="main.hosts"),
         Binding("escape", "back", "Back", show=False, id="main.back"),
     ]
 
@@ -103,21 +106,28 @@ class MainScreen(Flows, Screen[None]):
         self._job_cells: dict[str, tuple[tuple[str, str], MigrationProgress, dict[str, Cell]]] = {}
         """Job key → ((host, theme), the job as drawn, its cells)."""
         self._shown: dict[str, Text] = {}
+        self.table_layout: Layout | None = None
+        """The tables' columns for the terminal's width (``widgets.layout``)."""
 
     @property
     def ldtui(self) -> "LdtuiApp":
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        hosts = KeyedTable(HOST_COLUMNS, id="hosts", widths=HOST_WIDTHS)
+        # Laid out for the terminal's width from the first frame: no wide frame first.
+        layout = self.table_layout = layout_for(self.app.size.width)
+        self.set_class(layout.compact, "compact")
+        hosts = KeyedTable(layout.host_columns, id="hosts", widths=layout.host_widths)
         hosts.border_title = "hosts"
+        hosts.show_header = not layout.compact
         yield hosts
         yield Static("", id="scope")
         yield Input(placeholder="filter domains: host, name, state or flags…", id="filter")
         with TabbedContent(id="main-tabs", initial="domains-tab"):
             with TabPane("Domains", id="domains-tab"):
-                yield Static(FLAG_LEGEND, id="legend")
-                yield KeyedTable(DOMAIN_COLUMNS, id="domains", default_order=_domain_order, widths=DOMAIN_WIDTHS)
+                yield Static(layout.legend, id="legend")
+                yield KeyedTable(layout.domain_columns, id="domains", default_order=_domain_order,
+                                 widths=layout.domain_widths)
             with TabPane("Jobs", id="jobs-tab"):
                 with Vertical(id="jobs-pane"):
                     yield KeyedTable(JOB_COLUMNS, id="jobs", default_order=_job_order, widths=JOB_WIDTHS)
@@ -125,10 +135,36 @@ class MainScreen(Flows, Screen[None]):
                     yield ProgressBar(total=100, show_eta=False, id="job-bar")
             with TabPane("Events", id="events-tab"):
                 yield RichLog(id="events", wrap=False, markup=False, max_lines=5000)
-        yield Footer()
+        yield Footer(compact=layout.compact)
 
     def on_mount(self) -> None:
         self.query_one("#domains", KeyedTable).focus()
+        self.refresh_views()
+
+    # -- layout --------------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_to(event.size.width)
+
+    def on_screen_resume(self) -> None:
+        # A resize while a dialog was on top reached only the dialog.
+        self.fit_to(self.app.size.width)
+
+    def fit_to(self, width: int) -> None:
+        """Switch between the narrow and the wide layout (``widgets.layout``), keeping the
+        selection, the sort, the filters and the tab."""
+        layout = layout_for(width)
+        if layout == self.table_layout:
+            return
+        self.table_layout = layout
+        self.set_class(layout.compact, "compact")
+        hosts = self.query_one("#hosts", KeyedTable)
+        hosts.set_columns(layout.host_columns, layout.host_widths)
+        hosts.show_header = not layout.compact
+        self.domains_table.set_columns(layout.domain_columns, layout.domain_widths, stand_ins=SORT_STAND_INS)
+        self.query_one("#legend", Static).update(layout.legend)
+        self.query_one(Footer).compact = layout.compact
+        self._drawn = {}          # cells are drawn for one layout
         self.refresh_views()
 
     # -- what is selected ----------------------------------------------------------------
@@ -162,8 +198,10 @@ class MainScreen(Flows, Screen[None]):
 
     def refresh_views(self) -> None:
         fleet = self.ldtui.fleet
+        compact = self.table_layout is not None and self.table_layout.compact
+        cells_of = compact_host_cells if compact else host_cells
         self.query_one("#hosts", KeyedTable).sync(
-            {name: host_cells(view, self.host_filter) for name, view in fleet.hosts.items()})
+            {name: cells_of(view, self.host_filter) for name, view in fleet.hosts.items()})
         rows: dict[str, dict[str, Cell]] = {}
         drawn: dict[str, _HostRows] = {}
         theme = self.app.theme
@@ -171,7 +209,7 @@ class MainScreen(Flows, Screen[None]):
             snap = view.snapshot
             if self.host_filter and view.name != self.host_filter or snap is None:
                 continue
-            tag = (view.stale_since, theme, self.text_filter)
+            tag = (view.stale_since, theme, compact, self.text_filter)
             before = self._drawn.get(view.name)
             if before is None or before.snapshot is not snap or before.tag != tag:
                 before = drawn_rows(view, snap, tag, before, self._matches)
@@ -193,9 +231,11 @@ class MainScreen(Flows, Screen[None]):
                  if self.host_filter else "all hosts"]
         if self.text_filter:
             parts.append(f"filter “{self.text_filter}” (esc clears)")
+        if not self.query_one("#hosts").display:
+            parts.append("hosts panel hidden (h shows it)")
         table = self.domains_table
         if table.sort_column:
-            parts.append(f"sorted by {dict(DOMAIN_COLUMNS)[table.sort_column]}"
+            parts.append(f"sorted by {dict(table.column_spec)[table.sort_column]}"
                          + (" descending" if table.sort_reverse else ""))
         self._show(self.query_one("#scope", Static), Text(" · ".join(parts)))
 
@@ -281,8 +321,23 @@ class MainScreen(Flows, Screen[None]):
         target = {"domains-tab": "#domains", "jobs-tab": "#jobs", "events-tab": "#events"}[tab]
         self.query_one(target).focus()
 
-    def action_focus_hosts(self) -> None:
-        self.query_one("#hosts").focus()
+    def action_toggle_hosts(self) -> None:
+        """Hidden → shown and focused; focused → hidden; shown elsewhere → focused."""
+        hosts = self.query_one("#hosts", KeyedTable)
+        if not hosts.display:
+            hosts.display = True
+            hosts.focus()
+        elif hosts.has_focus:
+            hosts.display = False
+            self._focus_tab()
+        else:
+            hosts.focus()
+        self._draw_scope()
+
+    def _focus_tab(self) -> None:
+        tab = self.query_one("#main-tabs", TabbedContent).active
+        target = {"domains-tab": "#domains", "jobs-tab": "#jobs", "events-tab": "#events"}.get(tab, "#domains")
+        self.query_one(target).focus()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

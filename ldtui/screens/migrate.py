@@ -10,11 +10,17 @@ from typing import Mapping
 
 import attrs
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Select, Static
+
+from ldtui.core.cmd_args import parse_rate
+from ldtui.core.errors import LdmError
+from ldtui.screens.dialogs import ArmedAfterFirstFrame
+from ldtui.widgets.tickbox import TickBox
 
 LIVE_TOOLTIP = "live migration: not offered by these hosts"
 LIVE_HELP = ("--live: copy memory while the domain keeps running, then suspend it only for what "
@@ -35,15 +41,25 @@ class MigrateRequest:
     new_name: str = ""
     dry_run: bool = False
     live: bool = False
+    bandwidth: str = ""
+    """Cap on the bytes a second the migration puts on the wire (``-b``), as the operator
+    typed it (``100M``); empty: no cap."""
+    downtime_ms: float | None = None
+    """Longest final suspend of a live migration (``-d``); None: the manager's default."""
 
     def argv(self) -> list[str]:
-        """``migrate-domain [-n] [--live] [-P PORT] DOMAIN [USER@]HOST[:NEW]`` (seed 8-2, 8-3)."""
+        """``migrate-domain [-n] [--live] [-d MS] [-b RATE] [-P PORT] DOMAIN [USER@]HOST[:NEW]``
+        (seed 8-2, 8-3)."""
         where = f"{self.user}@{self.target_host}" if self.user else self.target_host
         if self.new_name:
             where += f":{self.new_name}"
         options = ["-n"] if self.dry_run else []
         if self.live:
             options.append("--live")
+            if self.downtime_ms is not None:
+                options += ["-d", f"{self.downtime_ms:g}"]
+        if self.bandwidth:
+            options += ["-b", self.bandwidth]
         if self.port is not None:
             options += ["-P", str(self.port)]
         return ["migrate-domain", *options, self.domain, where]
@@ -66,8 +82,42 @@ def split_typed_target(text: str) -> tuple[str, str, int | None]:
     return user, host, int(port)
 
 
-class MigrateForm(ModalScreen["MigrateRequest | None"]):
-    """Target host, user, password, new name, dry run. ``esc`` leaves without migrating."""
+def parse_bandwidth(text: str) -> str:
+    """The cap as ``migrate-domain -b`` takes it (``100M``, ``1048576``, ``64M/s``), unchanged;
+    ``ValueError`` with migrate-domain's own message for anything it would refuse."""
+    try:
+        rate = parse_rate(text)
+    except LdmError:
+        rate = 0
+    if rate <= 0:
+        raise ValueError(f"Invalid bandwidth: {text} (bytes a second, e.g. 200M)")
+    return text
+
+
+def parse_downtime(text: str) -> float:
+    """Milliseconds as ``migrate-domain -d`` takes them (``300``, ``300ms``, up to ten
+    minutes); ``ValueError`` with migrate-domain's own message for anything else."""
+    try:
+        ms = float(text.removesuffix("ms"))
+    except ValueError:
+        ms = -1.0
+    if not 0 < ms <= 600_000:
+        raise ValueError(f"Invalid downtime limit: {text} (milliseconds, e.g. 300)")
+    return ms
+
+
+FULL_FORM_ROWS = 38
+"""Terminal height from which the form's fields have their borders; below, one line each,
+so that it fits 24 rows with its buttons."""
+
+
+class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
+    """Target host, user, password, new name, bandwidth cap, dry run, live and its downtime
+    limit. ``esc`` leaves without migrating; a value the command would refuse is refused
+    here, with the form left open as it was typed.
+
+    The first field to fill in has the focus from the first frame, and the form submits
+    only once it has been drawn: an ``enter`` typed right after ``m`` never migrates."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="migrate.cancel")]
 
@@ -82,39 +132,62 @@ class MigrateForm(ModalScreen["MigrateRequest | None"]):
         self.targets = targets
         self.default_user = user
         self.live_supported = live_supported
+        if len(targets) != 1:
+            self.AUTO_FOCUS = "#target"
+        else:
+            # Nothing left to type when the lab's password is filled in: enter migrates.
+            self.AUTO_FOCUS = "#go" if self.lab_passwords.get(targets[0]) else "#password"
 
     def compose(self) -> ComposeResult:
+        short = self.app.size.height < FULL_FORM_ROWS
+        self.set_class(short, "short")
+        first = self.targets[0] if len(self.targets) == 1 else ""
+        self._filled = self.lab_passwords.get(first, "")
         with Vertical(classes="dialog", id="migrate-form"):
             yield Static(Text(f"Migrate {self.domain} from {self.source_host}"), classes="title")
-            yield Static("Target host", classes="field-label")
-            yield Select([(t, t) for t in self.targets], prompt="connected hosts…", id="target",
-                         allow_blank=True, value=self.targets[0] if len(self.targets) == 1 else Select.NULL)
-            yield Input(placeholder="or type USER@HOST[:PORT]", id="typed-target")
-            yield Static("User on the target", classes="field-label")
-            yield Input(value=self.default_user, id="user")
-            first = self.targets[0] if len(self.targets) == 1 else ""
-            self._filled = self.lab_passwords.get(first, "")
-            yield Static("Target password" + (" (lab password filled in)" if self.lab_passwords else ""),
-                         classes="field-label", id="password-label")
-            yield Input(value=self._filled, password=True, placeholder="Target Password", id="password")
-            yield Static("New name on the target (optional)", classes="field-label")
-            yield Input(placeholder=self.domain, id="new-name")
-            with Horizontal(classes="row"):
-                yield Checkbox("Dry run (-n): check only", id="dry-run")
-                live = Checkbox("Live (--live): copy while it runs", id="live", disabled=not self.live_supported)
-                live.tooltip = LIVE_HELP if self.live_supported else LIVE_TOOLTIP
-                yield live
+            with Grid(id="form-fields"):
+                yield Static("Target host", classes="field-label")
+                yield Select([(t, t) for t in self.targets], prompt="connected hosts…", id="target",
+                             allow_blank=True, value=first or Select.NULL, compact=short)
+                yield Static("", classes="field-label")
+                yield Input(placeholder="or type USER@HOST[:PORT]", id="typed-target", compact=short)
+                yield Static("User on the target", classes="field-label")
+                yield Input(value=self.default_user, id="user", compact=short)
+                yield Static("Target password" + ("\n(lab password filled in)" if self.lab_passwords else ""),
+                             classes="field-label", id="password-label")
+                yield Input(value=self._filled, password=True, placeholder="password of the user on the target",
+                            id="password", compact=short)
+                yield Static("New name on the target", classes="field-label")
+                yield Input(placeholder="optional: same as the domain", id="new-name", compact=short)
+                yield Static("Bandwidth cap (-b)", classes="field-label")
+                yield Input(placeholder="optional: bytes a second, e.g. 100M", id="bandwidth", compact=short)
+                with Horizontal(classes="row"):
+                    yield TickBox("Dry run (-n): check only", id="dry-run")
+                    live = TickBox("Live (--live): copy while it runs", id="live", disabled=not self.live_supported)
+                    live.tooltip = LIVE_HELP if self.live_supported else LIVE_TOOLTIP
+                    yield live
+                yield Static("Downtime limit (-d)", classes="field-label")
+                yield Input(placeholder="live only: milliseconds, e.g. 300", id="downtime", disabled=True,
+                            compact=short)
             yield Static("", id="form-error", classes="failure")
             with Horizontal(classes="buttons"):
                 yield Button("Migrate", id="go", variant="primary")
                 yield Button("Cancel", id="cancel")
 
+    def on_resize(self, event: events.Resize) -> None:
+        short = event.size.height < FULL_FORM_ROWS
+        if short != self.has_class("short"):
+            self.set_class(short, "short")
+            for field in self.query("#form-fields Input, #form-fields Select"):
+                field.compact = short  # type: ignore[attr-defined]
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id == "live":
+            # The downtime limit is a live migration's: without --live there is nothing to limit.
+            self.query_one("#downtime", Input).disabled = not event.value
+
     def on_mount(self) -> None:
-        if len(self.targets) != 1:
-            first = "#target"
-        else:
-            first = "#go" if self._filled else "#password"
-        self.query_one(first).focus()
+        self._arm_after_first_frame()
 
     def _fill_password(self, host: str) -> None:
         """Fill in the lab password of ``host`` unless the operator typed one of their own."""
@@ -139,28 +212,48 @@ class MigrateForm(ModalScreen["MigrateRequest | None"]):
             if host in self.lab_passwords:
                 self._fill_password(host)
 
+    def _refuse(self, message: str, field: str | None = None) -> None:
+        """Say what is wrong in the form, and go to the field to fix (its value kept)."""
+        self.query_one("#form-error", Static).update(message)
+        for box in self.query("#form-fields Input"):
+            box.set_class(box.id == field, "-invalid")
+        if field is not None:
+            self.query_one(f"#{field}").focus()
+
     def request(self) -> MigrateRequest | None:
         """The form's values, or ``None`` with the reason shown in the form."""
-        error = self.query_one("#form-error", Static)
         try:
             typed_user, typed, port = split_typed_target(self.query_one("#typed-target", Input).value)
         except ValueError as exc:
-            error.update(str(exc))
+            self._refuse(str(exc), "typed-target")
             return None
         chosen = self.query_one("#target", Select).value
         target = typed or ("" if chosen is Select.NULL else str(chosen))
         if not target:
-            error.update("Choose a target host or type one.")
+            self._refuse("Choose a target host or type one.")
             return None
         if target == self.source_host:
-            error.update(f"{self.domain} is already on {self.source_host}; choose another host.")
+            self._refuse(f"{self.domain} is already on {self.source_host}; choose another host.")
             return None
         user = typed_user or self.query_one("#user", Input).value.strip()
         new_name = self.query_one("#new-name", Input).value.strip()
         if new_name and (":" in new_name or "@" in new_name or " " in new_name):
-            error.update(f"Invalid domain name: {new_name}")
+            self._refuse(f"Invalid domain name: {new_name}", "new-name")
             return None
-        error.update("")
+        live = self.live_supported and self.query_one("#live", Checkbox).value
+        bandwidth = self.query_one("#bandwidth", Input).value.strip()
+        downtime = self.query_one("#downtime", Input).value.strip() if live else ""
+        try:
+            bandwidth = parse_bandwidth(bandwidth) if bandwidth else ""
+        except ValueError as exc:
+            self._refuse(str(exc), "bandwidth")
+            return None
+        try:
+            downtime_ms = parse_downtime(downtime) if downtime else None
+        except ValueError as exc:
+            self._refuse(str(exc), "downtime")
+            return None
+        self._refuse("")
         return MigrateRequest(
             source_host=self.source_host,
             domain=self.domain,
@@ -170,7 +263,9 @@ class MigrateForm(ModalScreen["MigrateRequest | None"]):
             password=self.query_one("#password", Input).value,
             new_name=new_name,
             dry_run=self.query_one("#dry-run", Checkbox).value,
-            live=self.live_supported and self.query_one("#live", Checkbox).value,
+            live=live,
+            bandwidth=bandwidth,
+            downtime_ms=downtime_ms,
         )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -185,6 +280,8 @@ class MigrateForm(ModalScreen["MigrateRequest | None"]):
             self.dismiss(None)
 
     def _submit(self) -> None:
+        if not self.armed:
+            return              # typed before the form was on screen
         request = self.request()
         if request is not None:
             self.dismiss(request)

@@ -27,6 +27,8 @@ RunOnSource = Callable[[list[str]], Awaitable[CommandOutcome]]
 
 
 class RecoveryWizard(ModalScreen[None]):
+    # Close holds the focus from the first frame; the action only opens a confirmation.
+    AUTO_FOCUS = "#close"
     BINDINGS = [Binding("escape", "close", "Close", id="recovery.close")]
 
     def __init__(self, *, source_host: str, domain: str, target_host: str, target_domain: str,
@@ -56,7 +58,6 @@ class RecoveryWizard(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#act").display = False
-        self.query_one("#close").focus()
         self.ask()
 
     @work(exclusive=True, group="recovery-ask", exit_on_error=False)

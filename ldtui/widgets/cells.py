@@ -10,7 +10,7 @@ import operator
 import re
 from typing import Any
 
-from rich.text import Text
+from rich.text import Span, Text
 
 from ldtui.core.snapshot import DomainRow, MigrationProgress
 from ldtui.core.units import format_size, format_uptime
@@ -22,6 +22,10 @@ FLAG_LEGEND = (
 )
 """The six one-letter FLAGS columns explained once, above the table (SPEC L-2)."""
 
+COMPACT_FLAG_LEGEND = "FLAGS 1 start 2 normal/transition 3 delayed 4 control 5 vio 6 src/tgt/error"
+"""The same in 80 columns, for the one FLAGS column of the narrow layout: each letter is
+the first of its word (``-n---s``: normal, source)."""
+
 MIGRATION_STYLE = {"s": "bold $warning", "t": "bold $accent", "e": "bold reverse $error"}
 """Column 6 colours; ``$`` names are theme colours, resolved by ``themed`` when drawn."""
 
@@ -29,11 +33,20 @@ _VARIABLE = re.compile(r"\$([a-z][a-z0-9-]*)")
 
 
 def themed(cell: Text, variables: dict[str, str]) -> Text:
-    """Replace ``$name`` in the cell's style with the active theme's colour of that name."""
+    """Replace ``$name`` in the cell's style (and its spans') with the active theme's colour
+    of that name."""
     style = cell.style
     if isinstance(style, str) and "$" in style:
-        cell.style = _VARIABLE.sub(lambda m: variables.get(m.group(1), ""), style).strip() or ""
+        cell.style = _resolve(style, variables)
+    spans = cell.spans
+    if spans and any(isinstance(span.style, str) and "$" in span.style for span in spans):
+        cell.spans = [Span(span.start, span.end, _resolve(span.style, variables))
+                      if isinstance(span.style, str) else span for span in spans]
     return cell
+
+
+def _resolve(style: str, variables: dict[str, str]) -> str:
+    return _VARIABLE.sub(lambda m: variables.get(m.group(1), ""), style).strip() or ""
 
 
 class Cell(Text):
@@ -92,6 +105,16 @@ def progress_text(job: MigrationProgress | None) -> str:
     return f"{head} {bar(job.progress)} {job.progress:>3}%"
 
 
+def short_progress_text(job: MigrationProgress | None) -> str:
+    """``3 transfer 42%``: the progress column of the narrow layout, without the bar."""
+    if job is None:
+        return ""
+    if job.state == "error":
+        return "error — press r"
+    head = f"{job.phase} {job.phase_name}".strip()
+    return f"{head} {job.progress}%"
+
+
 DOMAIN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("host", "HOST"),
     ("name", "NAME"),
@@ -110,6 +133,24 @@ DOMAIN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("progress", "PROGRESS"),
 )
 
+COMPACT_DOMAIN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("host", "HOST"),
+    ("name", "NAME"),
+    ("state", "STATE"),
+    ("flags", "FLAGS"),
+    ("cons", "CONS"),
+    ("vcpu", "VCPU"),
+    ("memory", "MEMORY"),
+    ("util", "UTIL"),
+    ("uptime", "UPTIME"),
+    ("progress", "PROGRESS"),
+)
+"""The narrow layout's columns, before those that do not fit are left out: FLAGS is one
+column, spelled as ``ldm list`` prints it."""
+
+
+FLAG_COLUMNS = ("f1", "f2", "f3", "f4", "f5", "f6")
+
 
 def _flag(i: int) -> Any:
     def build(row: DomainRow, dim: str) -> Cell:
@@ -119,10 +160,18 @@ def _flag(i: int) -> Any:
     return build
 
 
+def _flags(row: DomainRow, dim: str) -> Cell:
+    flags = (row.flags + "------")[:6]
+    cell = Cell(flags[:5], dim, sort=flags)
+    letter = flags[5]
+    cell.append(letter, MIGRATION_STYLE.get(letter))
+    return cell
+
+
 _DOMAIN_CELL = {
     "name": (("name",), lambda row, dim: Cell(row.name, dim, sort=(row.name != "primary", row.name))),
     "state": (("state",), lambda row, dim: Cell(row.state, dim)),
-    **{f"f{i}": (("flags",), _flag(i)) for i in range(1, 7)},
+    **{column: (("flags",), _flag(i)) for i, column in enumerate(FLAG_COLUMNS, 1)},
     "cons": (("cons",), lambda row, dim: Cell(row.cons, dim)),
     "vcpu": (("vcpus",), lambda row, dim: Cell(str(row.vcpus), dim, sort=row.vcpus, justify="right")),
     "memory": (("memory",), lambda row, dim: Cell(format_size(row.memory) if row.memory else "", dim,
@@ -136,6 +185,14 @@ _DOMAIN_CELL = {
 }
 """Column → (the DomainRow fields it shows, how to draw it)."""
 
+_COMPACT_DOMAIN_CELL = {
+    **{column: spec for column, spec in _DOMAIN_CELL.items() if column not in FLAG_COLUMNS},
+    "flags": (("flags",), _flags),
+    "progress": (("migration",), lambda row, dim: Cell(short_progress_text(row.migration), dim,
+                                                       sort=row.migration.progress if row.migration else -1)),
+}
+"""The same for the narrow layout: one FLAGS column, progress without the bar."""
+
 
 def _host_cell(view: HostView, dim: str) -> Cell:
     host = view.hostname
@@ -144,22 +201,33 @@ def _host_cell(view: HostView, dim: str) -> Cell:
     return Cell(host, dim, sort=(view.position, view.hostname))
 
 
+def _compact_host_cell(view: HostView, dim: str) -> Cell:
+    # No room for "stale since …" in the narrow layout: the hosts panel's line says it,
+    # and the rows are dimmed.
+    host = view.hostname + (" ✗" if view.stale_since is not None else "")
+    return Cell(host, dim, sort=(view.position, view.hostname))
+
+
 def domain_cells(view: HostView, row: DomainRow,
-                 previous: tuple[DomainRow, dict[str, Cell]] | None = None) -> dict[str, Cell]:
+                 previous: tuple[DomainRow, dict[str, Cell]] | None = None, *,
+                 compact: bool = False) -> dict[str, Cell]:
     """One domain row; a stale host's rows are dimmed and say since when (SPEC T-2).
 
-    ``previous`` (the row as last drawn, for the same host state, and its cells) lets
-    cells whose fields did not change be reused as they are, so redrawing thousands of
-    rows where only UTIL and UPTIME move builds only those cells.
+    ``previous`` (the row as last drawn, for the same host state and layout, and its
+    cells) lets cells whose fields did not change be reused as they are, so redrawing
+    thousands of rows where only UTIL and UPTIME move builds only those cells.
+    ``compact``: the cells of the narrow layout (``COMPACT_DOMAIN_COLUMNS``).
     """
     dim = "dim" if view.stale else ""
     if previous is None:
-        cells = {"host": _host_cell(view, dim)}
-        cells.update((column, build(row, dim)) for column, (_, build) in _DOMAIN_CELL.items())
+        builders = _COMPACT_DOMAIN_CELL if compact else _DOMAIN_CELL
+        cells = {"host": (_compact_host_cell if compact else _host_cell)(view, dim)}
+        cells.update((column, build(row, dim)) for column, (_, build) in builders.items())
         return cells
     old_row, old_cells = previous
     cells = dict(old_cells)
-    for columns, value, was in zip(_FIELD_COLUMNS, _FIELD_VALUES(row), _FIELD_VALUES(old_row)):
+    field_columns = _COMPACT_FIELD_COLUMNS if compact else _FIELD_COLUMNS
+    for columns, value, was in zip(field_columns, _FIELD_VALUES(row), _FIELD_VALUES(old_row)):
         if value == was:
             continue
         for column, build in columns:
@@ -172,14 +240,20 @@ def domain_cells(view: HostView, row: DomainRow,
 
 _FIELDS = ("name", "state", "flags", "cons", "vcpus", "memory", "util", "uptime", "migration")
 _FIELD_VALUES = operator.attrgetter(*_FIELDS)
-_FIELD_COLUMNS: tuple[tuple[tuple[str, Any], ...], ...] = tuple(
-    tuple((column, build) for column, (fields, build) in _DOMAIN_CELL.items() if field in fields)
-    for field in _FIELDS
-)
+
+
+def _field_columns(builders: dict) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    return tuple(tuple((column, build) for column, (fields, build) in builders.items() if field in fields)
+                 for field in _FIELDS)
+
+
+_FIELD_COLUMNS = _field_columns(_DOMAIN_CELL)
 """For each DomainRow field, the columns drawn from it: a change redraws only those."""
+_COMPACT_FIELD_COLUMNS = _field_columns(_COMPACT_DOMAIN_CELL)
 
 
 DOMAIN_WIDTHS = {"util": 6, "uptime": 12, "progress": 26}
+COMPACT_DOMAIN_WIDTHS = {"util": 6, "uptime": 11, "progress": 15}
 
 
 HOST_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -222,6 +296,33 @@ def host_cells(view: HostView, selected_filter: str | None) -> dict[str, Cell]:
 
 
 HOST_WIDTHS = {"strands": 12, "memory": 13, "maus": 9}
+
+COMPACT_HOST_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("host", "HOST"),
+    ("conn", "LINK"),
+    ("strands", "STRANDS"),
+    ("memory", "MEMORY"),
+    ("maus", "MAUS"),
+    ("incoming", ""),
+)
+"""The hosts panel of the narrow layout: one line per host and no header, so each figure
+says what it counts (short labels: they only size the columns and name a sort)."""
+
+
+def compact_host_cells(view: HostView, selected_filter: str | None) -> dict[str, Cell]:
+    """``host_cells`` for a line without a header: ``226/256 strands``, ``30/32 MAUs``, and
+    INCOMING only when the host refuses incoming migrations."""
+    cells = host_cells(view, selected_filter)
+    snap = view.snapshot
+    if snap is None:
+        return cells
+    dim = "dim" if view.stale else ""
+    cells["strands"] = Cell(f"{snap.strands_free}/{snap.strands_total} strands", dim, sort=snap.strands_free,
+                            justify="right")
+    cells["maus"] = Cell(f"{snap.maus_free}/{snap.maus_total} MAUs", dim, sort=snap.maus_free, justify="right")
+    cells["incoming"] = Cell("" if snap.incoming_migration_enabled else "no incoming", dim or "$warning",
+                             sort=snap.incoming_migration_enabled)
+    return cells
 
 JOB_COLUMNS: tuple[tuple[str, str], ...] = (
     ("domain", "DOMAIN"),

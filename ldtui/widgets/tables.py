@@ -27,6 +27,7 @@ def _same(a: Any, b: Text) -> bool:
         isinstance(a, Text)
         and a.plain == b.plain
         and str(a.style) == str(b.style)
+        and a.spans == b.spans
         and sort_value(a) == sort_value(b)
     )
 
@@ -50,13 +51,45 @@ class KeyedTable(DataTable):
         self.column_spec = columns
         self.sort_column: str | None = None
         self.sort_reverse = False
+        self._wanted_sort: str | None = None
+        """The column the operator sorted by, kept while another layout lacks it."""
         self._default_order = default_order
         self._pending_key: str | None = None
+        """The row to select once the rows are back after ``set_columns``."""
         self._last_rows: Mapping[str, Mapping[str, Text]] = {}
+        self._widths: Mapping[str, int] = dict(widths or {})
+        self._add_columns()
+
+    def _add_columns(self) -> None:
         # Columns whose text changes all the time (progress, rates) get a fixed width: a
         # column that changes width re-lays out the whole screen, and the columns jump.
-        for key, label in columns:
-            self.add_column(label, key=key, width=(widths or {}).get(key))
+        for key, label in self.column_spec:
+            self.add_column(label, key=key, width=self._widths.get(key))
+
+    def set_columns(self, columns: tuple[tuple[str, str], ...], widths: Mapping[str, int] | None = None, *,
+                    stand_ins: Mapping[str, str] | None = None) -> None:
+        """Show other columns (the main screen's narrow and wide layouts).
+
+        The rows are dropped now and come back in the new columns at the next ``sync``,
+        with the same row selected. A sort by a column the new set lacks goes on by its
+        stand-in (``stand_ins``), else in the natural order, and comes back with its column.
+        """
+        widths = dict(widths or {})
+        if columns == self.column_spec and widths == self._widths:
+            return
+        self._pending_key = self.selected_key or self._pending_key
+        self.clear(columns=True)
+        self.column_spec = columns
+        self._widths = widths
+        self._last_rows = {}
+        self._add_columns()
+        keys = {key for key, _ in columns}
+        wanted = self._wanted_sort
+        if wanted is None or wanted in keys:
+            self.sort_column = wanted
+        else:
+            stand_in = (stand_ins or {}).get(wanted)
+            self.sort_column = stand_in if stand_in in keys else None
 
     # -- what is selected ----------------------------------------------------------------
 
@@ -92,7 +125,7 @@ class KeyedTable(DataTable):
         per sync: DataTable's own ``update_width`` re-measures a whole column for every cell
         that got narrower, which costs seconds on a table of thousands of rows.
         """
-        selected = self.selected_key
+        selected = self._pending_key or self.selected_key
         index_before = self.cursor_row
         variables = self.app.theme_variables if self.is_attached else {}
         data = self._data
@@ -155,6 +188,8 @@ class KeyedTable(DataTable):
             elif self.row_count:
                 # The selected row went away: stay at the same height in the table.
                 self.move_cursor(row=min(index_before, self.row_count - 1), animate=False)
+            if self.row_count:
+                self._pending_key = None
 
     def _settle_widths(self, columns: set[str]) -> bool:
         """Fit each touched column to its widest cell (all our cells are one-line Text)."""
@@ -225,7 +260,7 @@ class KeyedTable(DataTable):
 
     def sort_by(self, column: str | None, reverse: bool = False) -> None:
         selected = self.selected_key
-        self.sort_column = column
+        self.sort_column = self._wanted_sort = column
         self.sort_reverse = reverse
         self._apply_order()
         if selected is not None:

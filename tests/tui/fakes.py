@@ -69,6 +69,9 @@ class FakeHost:
         """First argv word(s) joined by space → result; the longest matching prefix wins."""
         self.hold: asyncio.Event | None = None
         """When set, ``run`` waits on it before answering (a migration that takes a while)."""
+        self.holds: dict[str, asyncio.Event] = {}
+        """First argv word(s) joined by space → an event that command waits on before
+        answering (one command held while others answer)."""
         self.closed = False
 
     async def connect(self) -> None:
@@ -97,6 +100,10 @@ class FakeHost:
         self.calls.append((list(argv), password))
         if self.hold is not None:
             await self.hold.wait()
+        held = next((self.holds[" ".join(argv[:n])] for n in range(len(argv), 0, -1)
+                     if " ".join(argv[:n]) in self.holds), None)
+        if held is not None:
+            await held.wait()
         for n in range(len(argv), 0, -1):
             reply = self.replies.get(" ".join(argv[:n]))
             if reply is not None:

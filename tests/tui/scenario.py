@@ -33,3 +33,8 @@ async def settle(pilot, until, timeout: float = 5.0) -> None:
             await pilot.pause(0.02)
     await asyncio.wait_for(wait(), timeout)
     await pilot.pause()
+
+
+def screen_text(app) -> str:
+    """What the terminal shows now, as plain text, one line per row."""
+    return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())

@@ -12,6 +12,13 @@ from tests.tui.fakes import FakeHost, domain, job
 from tests.tui.scenario import console, seed_hosts, settle
 
 SIZE = (140, 40)
+SIZES = {"main-80x24": (80, 24), "main-160x45": (160, 45)}
+"""Scenes drawn at another terminal size than ``SIZE``: the main screen's narrow layout and
+a large terminal."""
+
+
+def size_of(scene: str) -> tuple[int, int]:
+    return SIZES.get(scene, SIZE)
 
 
 def mid_migration() -> tuple[FakeHost, FakeHost]:
@@ -52,7 +59,8 @@ def main_screen():
 
 
 def migrate_form():
-    """The form as the embedded lab shows it: the lab's password already filled in."""
+    """The form as the embedded lab shows it: the lab's password already filled in, a new
+    name typed, Live ticked (so the downtime limit is open)."""
     app = console(*seed_hosts(), poll=0.2)
     app.lab_passwords.update({"t5440-sys-1": "solaris", "t5440-sys-2": "solaris"})
 
@@ -63,6 +71,7 @@ def migrate_form():
         for box in app.screen.query(Input):
             box.cursor_blink = False
         app.screen.query_one("#new-name", Input).value = "ldg-tgt"
+        app.screen.query_one("#live").value = True          # one box ticked, one not
         await pilot.pause()
 
     return app, before
@@ -110,6 +119,8 @@ def help_screen():
 
 SCENES = {
     "main": main_screen,
+    "main-80x24": main_screen,
+    "main-160x45": main_screen,
     "migrate-form": migrate_form,
     "jobs": jobs_view,
     "recovery": recovery_wizard,

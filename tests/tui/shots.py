@@ -9,14 +9,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.tui.scenes import SCENES, SIZE
+from tests.tui.scenes import SCENES, size_of
 
 OUT = Path(__file__).resolve().parents[2] / "screenshots"
 
 
 async def shoot(name: str) -> Path:
     app, before = SCENES[name]()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size_of(name)) as pilot:
         await before(pilot)
         await pilot.pause(0.2)
         return Path(app.save_screenshot(f"{name}.svg", str(OUT)))

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.scenes import SCENES, SIZE
+from tests.tui.scenes import SCENES, size_of
 
 
 @pytest.mark.parametrize("scene", sorted(SCENES))
 def test_screen_looks_as_pinned(scene, snap_compare):
     app, before = SCENES[scene]()
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=size_of(scene), run_before=before)
