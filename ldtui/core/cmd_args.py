@@ -81,14 +81,16 @@ class Args:
     """One subcommand's arguments: flag letters, valued options, properties, operands.
 
     ``flags`` are single letters (``"elp"``; ``-lp`` combines them); ``valued`` letters take
-    the next word (``-o memory`` or ``-omemory``); ``long`` are ``--word`` flags;
+    the next word (``-o memory`` or ``-omemory``); ``long`` are ``--word`` flags and
+    ``long_valued`` ``--word VALUE`` (or ``--word=VALUE``) options, kept in ``values``;
     ``props`` are the ``key=value`` words this subcommand knows; any other ``key=value`` is
     an invalid property unless ``pairs_are_operands`` (``set-variable``). Anything else
     starting with ``-`` is an invalid option; ``--`` ends the options.
     """
 
     def __init__(self, argv: list[str], spec: CommandSpec, *, flags: str = "", valued: str = "",
-                 long: Iterable[str] = (), props: Iterable[str] = (), pairs_are_operands: bool = False) -> None:
+                 long: Iterable[str] = (), long_valued: Iterable[str] = (), props: Iterable[str] = (),
+                 pairs_are_operands: bool = False) -> None:
         self.spec = spec
         self.flags: set[str] = set()
         self.values: dict[str, str] = {}
@@ -96,6 +98,7 @@ class Args:
         self.operands: list[str] = []
         props = set(props)
         long = set(long)
+        long_valued = set(long_valued)
         words = list(argv)
         options_done = False
         while words:
@@ -103,9 +106,19 @@ class Args:
             if not options_done and w == "--":
                 options_done = True
             elif not options_done and w.startswith("--") and len(w) > 2:
-                if w[2:] not in long:
+                name, eq, value = w[2:].partition("=")
+                if name in long_valued:
+                    if not eq:
+                        if not words:
+                            raise self.error(f"Option --{name} needs a value")
+                        value = words.pop(0)
+                    if name in self.values:
+                        raise self.error(f"Option --{name} given more than once")
+                    self.values[name] = value
+                elif w[2:] in long:
+                    self.flags.add(w[2:])
+                else:
                     raise self.error(f"Invalid option: {w}")
-                self.flags.add(w[2:])
             elif not options_done and w.startswith("-") and len(w) > 1:
                 letters = w[1:]
                 while letters:

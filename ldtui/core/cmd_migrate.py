@@ -45,6 +45,10 @@ class MigrationRequest:
     """Live migration's downtime limit (``-d MS`` / ``downtime=MS``); None: the default (300 ms)."""
     bandwidth: int | None = None
     """Cap of the migration's link in bytes a second (``-b RATE`` / ``bandwidth=RATE``); None: no cap."""
+    streams: int | None = None
+    """Data connections (``--streams N``); None: the host's setting."""
+    tunnelled: bool = False
+    """``--tunnelled``: every byte through the SSH link, no direct data connection."""
     password: str | None = attrs.field(default=None, repr=False)
 
     @property
@@ -87,14 +91,21 @@ def _first_line(data: str | bytes) -> str:
     return text.splitlines()[0] if text else ""
 
 
-@command("migrate-domain", "migrate-domain [-n] [-p filename] [-P port] [--live] source-ldom "
-         "[user@]target-host[:target-ldom]", aliases=("migrate",), summary="move a domain to another host",
+MAX_STREAMS = 8
+
+
+@command("migrate-domain", "migrate-domain [-n] [-p filename] [-P port] [-b rate] [-d ms] [--live] "
+         "[--streams n] [--tunnelled] source-ldom [user@]target-host[:target-ldom]",
+         aliases=("migrate",), summary="move a domain to another host",
          notes=("-n checks only (dry run); -p reads the target password from the file's first line;",
                 "-P is the SSH port of ldmd on the target; --live copies memory while the domain runs;",
                 "-d MS (or downtime=MS) limits a live migration's final suspend (default 300 ms);",
-                "-b RATE (or bandwidth=RATE, e.g. 200M) caps the migration's link"))
+                "-b RATE (or bandwidth=RATE, e.g. 200M) caps the migration's link",
+                "--streams N opens N direct data connections (default: the host's setting);",
+                "--tunnelled sends everything through the SSH link instead"))
 def migrate_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, flags="n", valued="pPdb", long=("live",), props=("downtime", "bandwidth"))
+    a = Args(argv, spec, flags="n", valued="pPdb", long=("live", "tunnelled"), long_valued=("streams",),
+             props=("downtime", "bandwidth"))
     source, target = a.exact("source-ldom", "[user@]target-host[:target-ldom]")
     ctx.manager.domain(source)  # an unknown domain is refused here, before any password prompt
     user, host, new_name = parse_target(target, ctx.user)
@@ -122,6 +133,14 @@ def migrate_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
             bandwidth = 0
         if bandwidth <= 0:
             raise LdmError("bad-bandwidth", f"Invalid bandwidth: {rate} (bytes a second, e.g. 200M)")
+    streams = None
+    if "streams" in a.values:
+        text = a.values["streams"]
+        if not text.isdigit() or not 1 <= int(text) <= MAX_STREAMS:
+            raise LdmError("bad-streams", f"Invalid number of streams: {text} (1 to {MAX_STREAMS})")
+        streams = int(text)
+        if "tunnelled" in a.flags:
+            raise a.error("Options --streams and --tunnelled exclude each other")
     password = ctx.password
     password_file = a.values.get("p")
     if password is None and password_file is not None and ctx.read_file is not None:
@@ -134,7 +153,8 @@ def migrate_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
             raise LdmError("password-file", f"Password file {password_file} is empty")
     request = MigrationRequest(source=source, user=user, host=host, new_name=new_name, dry_run="n" in a.flags,
                                password_file=password_file, live="live" in a.flags, port=port, password=password,
-                               downtime_ms=downtime_ms, bandwidth=bandwidth)
+                               downtime_ms=downtime_ms, bandwidth=bandwidth, streams=streams,
+                               tunnelled="tunnelled" in a.flags)
     return Output(request=request)
 
 

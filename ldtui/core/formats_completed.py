@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from ldtui.core.errors import LdmError
 from ldtui.core.formats import PARSEABLE_VERSION, SEPARATOR, lines_text, row
 from ldtui.core.migration.jobs import jobs_of
-from ldtui.core.migration.status import field_text, format_when, human_bytes
+from ldtui.core.migration.status import field_text, format_when, human_bytes, transport_text
 from ldtui.core.snapshot import MigrationProgress
 
 _LABEL = 13
@@ -67,6 +67,8 @@ def _rows(job: MigrationProgress) -> list[str]:
     detail.append(("TOTAL TIME", f"{_total_seconds(job):.2f} s"))
     detail.append(("DOWNTIME", f"{job.downtime_ms:.0f} ms" if job.downtime_ms else "none (not running)"))
     detail += [("DATA", data), ("RATE", f"{human_bytes(job.rate)}/s")]
+    if job.transport:
+        detail.append(("TRANSPORT", transport_text(job)))
     if job.peer_domain and job.peer_domain != job.domain:
         detail.append(("NAME THERE", job.peer_domain))
     if job.reason:
@@ -82,7 +84,8 @@ def _fields(job: MigrationProgress) -> str:
         "mode": "live" if job.live else "suspend", "rounds": _rounds(job), "started": int(job.started),
         "finished": int(job.finished), "total-time": int(round(_total_seconds(job) * 1000)),
         "downtime": int(round(job.downtime_ms)), "processed": job.bytes_sent, "wire": job.bytes_on_wire,
-        "rate": int(job.rate), "zero-pages": job.zero_pages, "reason": field_text(job.reason),
+        "rate": int(job.rate), "zero-pages": job.zero_pages, "transport": job.transport, "streams": job.streams,
+        "reason": field_text(job.reason),
     }
     return "".join(f"|{k}={v}" for k, v in fields.items())
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.text import Span, Text
 
+from ldtui.core.migration.status import transport_text
 from ldtui.core.snapshot import DomainRow, MigrationProgress
 from ldtui.core.units import format_size, format_uptime
 from ldtui.widgets.fleet import HostView, clock_text
@@ -353,6 +354,8 @@ def job_detail_lines(job: MigrationProgress) -> list[str]:
             f"{format_bytes(job.bytes_remaining)} remaining · {format_bytes(job.bytes_on_wire)} on the wire")
     if job.zero_pages:
         data += f" · {job.zero_pages} zero pages not sent"
+    if job.transport:
+        data += f" · {transport_text(job)}"
     speed = f"rate {format_rate(job.rate) if job.state == 'running' else '—'} · ETA {eta_text(job) or '—'}"
     if job.live:
         speed += (f" · iteration {job.iteration} · dirty rate {format_rate(job.dirty_rate)}"

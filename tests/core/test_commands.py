@@ -237,10 +237,25 @@ def test_migrating_an_unknown_domain_is_refused_before_any_prompt(mg):
     assert (r.exit_code, r.stderr, r.request) == (1, "LDom ghost does not exist\n", None)
 
 
+def test_migrate_takes_streams_or_tunnelled(mg):
+    """B-5: --streams N (1 to 8) or --tunnelled, never both."""
+    r = execute(mg, "root", "migrate-domain --streams 3 ldg-src hostb".split(), password="pw")
+    assert (r.request.streams, r.request.tunnelled) == (3, False)
+    r = execute(mg, "root", "migrate-domain --streams=2 ldg-src hostb".split(), password="pw")
+    assert r.request.streams == 2
+    r = execute(mg, "root", "migrate-domain --tunnelled ldg-src hostb".split(), password="pw")
+    assert (r.request.streams, r.request.tunnelled) == (None, True)
+    assert ldm(mg, "migrate --streams 9 ldg-src hostb").stderr == "Invalid number of streams: 9 (1 to 8)\n"
+    assert ldm(mg, "migrate --streams ldg-src").stderr.startswith("Too few operands")
+    assert ldm(mg, "migrate --streams 2 --tunnelled ldg-src hostb").stderr.startswith(
+        "Options --streams and --tunnelled exclude each other\n")
+
+
 def test_migrate_usage_errors(mg):
     r = ldm(mg, "migrate ldg-src")
     assert r.stderr.startswith("Too few operands: expected source-ldom [user@]target-host[:target-ldom]\nUsage:\n"
-                               "    ldm migrate-domain [-n] [-p filename] [-P port] [--live] source-ldom")
+                               "    ldm migrate-domain [-n] [-p filename] [-P port] [-b rate] [-d ms] [--live] [--streams n] "
+                                   "[--tunnelled] source-ldom")
     assert ldm(mg, "migrate -P 70000 ldg-src hostb").stderr == "Invalid port: 70000\n"
     assert ldm(mg, "migrate --fast ldg-src hostb").stderr.startswith("Invalid option: --fast\n")
 

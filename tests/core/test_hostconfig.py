@@ -198,3 +198,23 @@ def test_jumps_name_a_peer_and_a_user_at_address_port(tmp_path):
     stray.write_text(base + '[jumps]\nc = "ops@bastion:22"\n')
     with pytest.raises(HostConfigError, match=r"'c': no \[peers\] entry for this host"):
         load_host_config(stray)
+
+
+def test_migration_table_sets_transport_streams_and_data_ports(tmp_path):
+    """B-5: [migration] chooses native or tunnelled, the stream count and the data ports."""
+    base = '[host]\nname = "a"\n[machine]\ncores = 2\nstrands_per_core = 2\nmemory = [{ pa = "0x0", size = "8G" }]\n'
+    plain = write(tmp_path, base, "plain.toml")
+    m = load_host_config(plain).migration
+    assert (m.transport, m.streams, m.data_ports, m.data_address) == ("native", 1, (49152, 49407), "")
+    full = write(tmp_path, base + '[migration]\ntransport = "tunnelled"\nstreams = 3\ndata_ports = "50000-50009"\n'
+                 'data_address = "192.0.2.7"\n', "full.toml")
+    m = load_host_config(full).migration
+    assert (m.transport, m.streams, m.data_ports, m.data_address) == ("tunnelled", 3, (50000, 50009), "192.0.2.7")
+    for line, message in (('transport = "fast"', r"\[migration\] 'transport': expected \"native\" or \"tunnelled\""),
+                          ("streams = 0", r"'streams': must be at least 1"),
+                          ("streams = 99", r"'streams': at most 8"),
+                          ('data_ports = "9-2"', r"'data_ports': expected a port range"),
+                          ("speed = 1", r"\[migration\] 'speed': unknown key")):
+        bad = write(tmp_path, base + f"[migration]\n{line}\n", "bad.toml")
+        with pytest.raises(HostConfigError, match=message):
+            load_host_config(bad)

@@ -9,9 +9,10 @@ from typing import Any
 import attrs
 
 from ldtui.core.errors import LdmError
-from ldtui.core.hostconfig.values import (_AUTH_NAMES, DOMAIN_STATES, DomainConfig, HostConfig, HostConfigError,
+from ldtui.core.hostconfig.values import (_AUTH_NAMES, DOMAIN_STATES, DomainConfig, DATA_PORTS, HostConfig, HostConfigError, MigrationConfig,
                                           ServiceConfig, UserConfig, VDiskConfig, VNetConfig, VolumeConfig)
 from ldtui.core.model import HostSettings
+from ldtui.core.cmd_migrate import MAX_STREAMS
 from ldtui.core.units import parse_size
 from ldtui.hv.machine import MachineSpec, MemoryRange
 
@@ -245,6 +246,24 @@ def _jumps(t: _Table, peers: tuple[tuple[str, str, int], ...]) -> tuple[tuple[st
     return tuple(out)
 
 
+def _migration(t: _Table) -> MigrationConfig:
+    """``[migration]``: ``transport``, ``streams``, ``data_ports = "LOW-HIGH"``, ``data_address``."""
+    transport = t.get("transport", str, "native")
+    if transport not in ("native", "tunnelled"):
+        raise t.fail("transport", f"expected \"native\" or \"tunnelled\", got {transport!r}")
+    streams = t.count("streams", 1, minimum=1)
+    if streams > MAX_STREAMS:
+        raise t.fail("streams", f"at most {MAX_STREAMS}, got {streams}")
+    ports = t.get("data_ports", str, f"{DATA_PORTS[0]}-{DATA_PORTS[1]}")
+    low, dash, high = ports.partition("-")
+    if not dash or not low.isdigit() or not high.isdigit() or not 0 < int(low) <= int(high) < 65536:
+        raise t.fail("data_ports", f"expected a port range like \"49152-49407\", got {ports!r}")
+    address = t.get("data_address", str, "")
+    t.finish()
+    return MigrationConfig(transport=transport, streams=streams, data_ports=(int(low), int(high)),
+                           data_address=address)
+
+
 def parse_host(data: dict, file: str, where: str = "") -> HostConfig:
     """Validate one host's table (the whole file, or one ``[[hosts]]`` of a lab)."""
     top = _Table(file, where, data)
@@ -265,6 +284,8 @@ def parse_host(data: dict, file: str, where: str = "") -> HostConfig:
     peers = _peers(pt)
     (jt,) = top.sub("jumps")
     jumps = _jumps(jt, peers)
+    (mig,) = top.sub("migration")
+    migration = _migration(mig)
     (prim,) = top.sub("primary")
     primary = _domain(prim, "primary")
     services: list[ServiceConfig] = []
@@ -281,7 +302,7 @@ def parse_host(data: dict, file: str, where: str = "") -> HostConfig:
         seen.add(d.name)
     top.finish()
     return HostConfig(name=name, listen_host=listen, listen_port=port, settings=settings, machine=machine,
-                      users=users, peers=peers, jumps=jumps, primary=primary, services=tuple(services), domains=domains,
+                      users=users, peers=peers, jumps=jumps, migration=migration, primary=primary, services=tuple(services), domains=domains,
                       source=file, raw=data)
 
 

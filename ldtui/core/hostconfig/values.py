@@ -82,6 +82,27 @@ class DomainConfig:
     hostid: str | None = None
 
 
+DATA_PORTS = (49152, 49407)
+"""Where a target opens its one-time data listeners unless the host says otherwise."""
+
+
+@attrs.frozen(kw_only=True)
+class MigrationConfig:
+    """``[migration]``: how this host moves memory (B-5).
+
+    ``transport``: ``native`` (direct data connections, tunnelled only when they cannot be
+    made) or ``tunnelled`` (always through the SSH link). ``streams``: data connections an
+    outgoing migration opens. ``data_ports``: the ports an incoming migration's one-time
+    listener may take. ``data_address``: the address offered to sources (default: the one
+    the source reached this host's SSH endpoint on).
+    """
+
+    transport: str = "native"
+    streams: int = 1
+    data_ports: tuple[int, int] = DATA_PORTS
+    data_address: str = ""
+
+
 @attrs.frozen(kw_only=True)
 class HostConfig:
     name: str
@@ -94,6 +115,7 @@ class HostConfig:
     """(hostname, address, port) of the other managers this one reaches."""
     jumps: tuple[tuple[str, str, str, int], ...] = ()
     """(hostname, user, address, port): peers reached through an SSH jump host (S-3)."""
+    migration: MigrationConfig = MigrationConfig()
     primary: DomainConfig = DomainConfig(name="primary")
     services: tuple[ServiceConfig, ...] = ()
     domains: tuple[DomainConfig, ...] = ()

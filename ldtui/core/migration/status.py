@@ -9,12 +9,14 @@
         MODE         live, round 3, guest throttled 20%
         DATA         1.2G processed, 2.1G remaining, 3.3G total
         RATE         612.4M/s, guest dirties 19.1M/s
+        TRANSPORT    native, 2 streams
         DOWNTIME     12 ms expected
         ZERO PAGES   131072 not sent
 
 ``-p`` appends ``|key=value`` fields after the seed's (example 8-6), in bytes, bytes a
 second and milliseconds: ``|mode=live|phase=transfer|iteration=3|processed=…|remaining=…
-|total=…|rate=…|dirty-rate=…|throttle=20|zero-pages=…|expected-downtime=…|wire=…``.
+|total=…|rate=…|dirty-rate=…|throttle=20|zero-pages=…|expected-downtime=…|wire=…
+|transport=native|streams=2``.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ def detail_rows(job: MigrationProgress) -> tuple[str, ...]:
     if job.live:
         rate += f", guest dirties {human_bytes(job.dirty_rate)}/s"
     rows.append(("RATE", rate))
+    if job.transport:
+        rows.append(("TRANSPORT", transport_text(job)))
     if job.live and job.role == "source":
         rows.append(("DOWNTIME", f"{job.expected_downtime_ms:.0f} ms expected"))
     if job.zero_pages:
@@ -106,9 +110,18 @@ def detail_fields(job: MigrationProgress) -> str:
         "processed": job.bytes_sent, "remaining": job.bytes_remaining, "total": job.bytes_total,
         "rate": int(job.rate), "dirty-rate": int(job.dirty_rate), "throttle": job.throttle,
         "zero-pages": job.zero_pages, "expected-downtime": int(round(job.expected_downtime_ms)),
-        "wire": job.bytes_on_wire,
+        "wire": job.bytes_on_wire, "transport": job.transport, "streams": job.streams,
     }
     return "".join(f"|{k}={v}" for k, v in fields.items())
+
+
+def transport_text(job: MigrationProgress) -> str:
+    """``native, 2 streams`` or ``tunnelled through SSH``."""
+    if job.transport == "native":
+        return f"native, {job.streams} stream{'s' if job.streams != 1 else ''}"
+    if job.transport == "tunnelled":
+        return "tunnelled through SSH"
+    return job.transport
 
 
 def error_rows(name: str, m: MigrationInfo) -> tuple[str, ...]:
