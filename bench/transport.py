@@ -28,7 +28,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-MODES = ("raw", "tls", "aes-gcm", "chacha20-poly1305")
+MODES = ("raw", "tls", "aes-gcm", "chacha20-poly1305", "dataplane")
 ROOT = str(Path(__file__).resolve().parents[1])
 
 

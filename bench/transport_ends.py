@@ -12,6 +12,8 @@ ways of moving a chunk:
 - ``aes-gcm`` / ``chacha20-poly1305``: one AEAD record per chunk, sealed with
   ``encrypt_into`` and opened with ``decrypt_into`` into reused buffers, nonce = stream
   prefix + a counter both ends keep;
+- ``dataplane``: the library itself (``ldtui.net.dataplane``): a one-time listener,
+  HELLO, DATA records, END, per-stream threads.
 
 The driver (``bench.transport``) talks to the ends by lines: the configuration (with any
 secret) arrives on stdin, never on the command line; the ends print ``port``/``fp`` when
@@ -195,6 +197,8 @@ def _run_threads(targets) -> None:
 
 def receive(cfg: dict) -> None:
     nbytes, streams, mine = cfg["bytes"], cfg["streams"], cfg["indices"]
+    if cfg["mode"] == "dataplane":
+        return _receive_dataplane(cfg)
     lsock = socket.create_server(("127.0.0.1", 0))
     tls_ctx = None
     if cfg["mode"] == "tls":
@@ -227,6 +231,8 @@ def receive(cfg: dict) -> None:
 
 def send(cfg: dict) -> None:
     nbytes, streams, mine = cfg["bytes"], cfg["streams"], cfg["indices"]
+    if cfg["mode"] == "dataplane":
+        return _send_dataplane(cfg)
     fd = os.open(cfg["src"], os.O_RDONLY)
     ends = []
     for index, port in zip(mine, cfg["ports"]):
@@ -250,6 +256,16 @@ def send(cfg: dict) -> None:
     sys.stdin.readline()  # the driver says when the receiver has everything
     for _, s, _ in ends:
         s.close()
+
+
+def _receive_dataplane(cfg: dict) -> None:
+    from bench import transport_dataplane
+    transport_dataplane.receive(cfg)
+
+
+def _send_dataplane(cfg: dict) -> None:
+    from bench import transport_dataplane
+    transport_dataplane.send(cfg)
 
 
 if __name__ == "__main__":
