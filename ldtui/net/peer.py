@@ -150,18 +150,19 @@ def has_crypto_units(manager) -> bool:
 async def open_peer_link(hostname: str, peers: dict[str, tuple[str, int]], user: str, password: str, *,
                          known_hosts: str | Path | None, keepalive: tuple[float, int] = KEEPALIVE,
                          timeout: float = CONNECT_TIMEOUT, jump: tuple[str, int, str] | None = None,
-                         jump_key=None, crypto_units: bool = True) -> PeerLink:
+                         jump_key=None, crypto_units: bool = True, params: dict | None = None) -> PeerLink:
     """Log in to ``hostname``'s manager and open the migration request.
 
     ``peers`` maps host names to (address, port) — the host's [peers] table. ``jump`` is an
     optional (address, port, user) of an SSH jump host (asyncssh ``tunnel=``), logged in to
     with ``jump_key`` (this host's own key) and checked against ``known_hosts``.
     ``crypto_units``: this host's primary has MAUs, so AES-GCM leads the cipher list.
+    ``params``: what the source asks of the migration's data path (streams, cipher, …).
     """
     conn, rpc = await _connect(hostname, peers, user, password, known_hosts=known_hosts,
                                keepalive=keepalive, timeout=timeout, jump=jump, jump_key=jump_key,
                                ciphers=CIPHERS_WITH_CRYPTO_UNITS if crypto_units else CIPHERS_SOFTWARE)
-    call = asyncio.ensure_future(rpc.call(PEER_METHOD, {}, timeout=None))
+    call = asyncio.ensure_future(rpc.call(PEER_METHOD, dict(params or {}), timeout=None))
     return PeerLink(conn, rpc, call)
 
 

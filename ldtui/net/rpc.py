@@ -36,9 +36,11 @@ class RpcError(Exception):
 class RpcContext:
     """What a server-side method may use besides its parameters."""
 
-    def __init__(self, user: str, writer, peer: str) -> None:
+    def __init__(self, user: str, writer, peer: str, local: str = "") -> None:
         self.user = user
         self.peer = peer
+        self.local = local
+        """The address the client reached this host on (empty when not an IP socket)."""
         self._writer = writer
         self.binary: asyncio.Queue[bytes] = asyncio.Queue()
         self.closed = asyncio.Event()
@@ -72,10 +74,10 @@ async def _read_frames(reader, decoder: FrameDecoder):
             yield frame
 
 
-async def serve(reader, writer, methods: dict[str, Method], *, user: str, peer: str = "",
+async def serve(reader, writer, methods: dict[str, Method], *, user: str, peer: str = "", local: str = "",
                 hello_timeout: float = HELLO_TIMEOUT) -> None:
     """Answer requests until the client closes the stream or breaks the protocol."""
-    ctx = RpcContext(user, writer, peer)
+    ctx = RpcContext(user, writer, peer, local)
     decoder = FrameDecoder()
     tasks: set[asyncio.Task] = set()
     write_lock = asyncio.Lock()

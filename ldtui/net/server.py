@@ -222,7 +222,7 @@ class Ldmd:
             await _err(process, f"ldmd: unknown subsystem {process.subsystem!r}\n")
             return 1
         peer = _peer(process)
-        await rpc.serve(process.stdin, process.stdout, self.rpc_methods, user=user, peer=peer)
+        await rpc.serve(process.stdin, process.stdout, self.rpc_methods, user=user, peer=peer, local=_local(process))
         return 0
 
     async def _exec(self, process, user: str, command: str) -> int:
@@ -351,6 +351,12 @@ _DUMMY_HASH = "scrypt$16384$8$1$00000000000000000000000000000000$" + "00" * 32
 
 def _peer(process) -> str:
     return (process.get_extra_info("peername") or ("?",))[0]
+
+
+def _local(process) -> str:
+    """This end's IP address of the client's connection ('' on a Unix socket, behind sshd)."""
+    name = process.get_extra_info("sockname")
+    return name[0] if isinstance(name, tuple) and name and isinstance(name[0], str) else ""
 
 
 async def _err(process, text: str) -> None:

@@ -13,7 +13,7 @@ from ldtui.core.migration.ledger import PageLedger, page_value
 from ldtui.core.migration.messages import PageBatch
 from ldtui.hv.machine import PAGE_SIZE
 from ldtui.net.framing import FrameDecoder, FrameType, encode_frame, frame_header
-from ldtui.net.migrate import CompressionPolicy
+from ldtui.core.migration.compression import CompressionPolicy
 
 M = 1_000_000
 
@@ -142,7 +142,7 @@ def test_the_ledger_of_a_batch_equals_the_ledger_of_its_pages():
 
 
 def test_a_peer_on_this_machine_never_counts_its_idle_core_as_spare():
-    from ldtui.net.migrate import _on_this_host
+    from ldtui.core.migration.compression import on_this_host as _on_this_host
     assert _on_this_host(("127.0.0.1", 2222)) and _on_this_host(("::1", 22)) and _on_this_host(("localhost", 22))
     assert not _on_this_host(("192.0.2.7", 22)) and not _on_this_host(None)
     p = CompressionPolicy(peer_on_this_host=True)

@@ -3,7 +3,7 @@
 A frame is ``b"LDMG"``, one version byte, the header length (4 bytes, big-endian), a JSON
 header naming the message type and its fields, then an optional binary payload. Memory
 pages travel in the payload, a batch of them as one zstd frame or as they are (the
-sender's choice, see ``net.migrate``'s compression policy, B-2); their page numbers as
+sender's choice, see ``compression``, B-2); their page numbers as
 runs of consecutive pages in the header; register files in the payload too. zstd
 releases the GIL, so encoding and decoding run in worker threads beside the event loop;
 each thread has its own (de)compressor. Anything that is
@@ -88,7 +88,9 @@ def encode_parts(msg) -> tuple[bytes, bytes]:
     return _HEAD.pack(MAGIC, VERSION, len(header)) + header, payload
 
 
-def decode(frame: bytes):
+def decode(frame):
+    """One frame (``bytes``, or a ``memoryview`` of a buffer the caller reuses: page data of
+    an uncompressed batch is then a view into it, valid as long as the buffer is)."""
     if len(frame) < _HEAD.size:
         raise CodecError(f"truncated migration frame ({len(frame)} bytes)")
     magic, version, hlen = _HEAD.unpack_from(frame)
@@ -99,7 +101,7 @@ def decode(frame: bytes):
     if hlen > _MAX_HEADER or _HEAD.size + hlen > len(frame):
         raise CodecError("migration frame header is truncated or too long")
     try:
-        header = json.loads(frame[_HEAD.size:_HEAD.size + hlen])
+        header = json.loads(bytes(frame[_HEAD.size:_HEAD.size + hlen]))
         name, fields = header["type"], header["fields"]
     except (ValueError, KeyError, TypeError):
         raise CodecError("migration frame header is not valid JSON") from None

@@ -77,13 +77,15 @@ class InOrder:
         """Messages that arrived ahead of one still missing."""
         return len(self._early)
 
-    def offer(self, seq: int, item) -> list:
+    def offer(self, seq: int, item, keep=None) -> list:
+        """``keep(item)`` (if given) is applied to an item that has to wait: one that holds
+        views of a buffer its sender reuses must then own its bytes."""
         if seq < self.next or seq in self._early:
             raise OrderError(f"data message {seq} arrived twice")
         if seq >= self.next + self.horizon:
             raise OrderError(f"data message {seq} is ahead of the window (next is {self.next})")
         if seq != self.next:
-            self._early[seq] = item
+            self._early[seq] = keep(item) if keep is not None else item
             return []
         ready = [item]
         self.next += 1

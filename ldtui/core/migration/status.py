@@ -9,9 +9,9 @@
         MODE         live, round 3, guest throttled 20%
         DATA         1.2G processed, 2.1G remaining, 3.3G total
         RATE         612.4M/s, guest dirties 19.1M/s
-        TRANSPORT    native, 2 streams
         DOWNTIME     12 ms expected
         ZERO PAGES   131072 not sent
+        TRANSPORT    native, 2 streams
 
 ``-p`` appends ``|key=value`` fields after the seed's (example 8-6), in bytes, bytes a
 second and milliseconds: ``|mode=live|phase=transfer|iteration=3|processed=…|remaining=…
@@ -95,12 +95,12 @@ def detail_rows(job: MigrationProgress) -> tuple[str, ...]:
     if job.live:
         rate += f", guest dirties {human_bytes(job.dirty_rate)}/s"
     rows.append(("RATE", rate))
-    if job.transport:
-        rows.append(("TRANSPORT", transport_text(job)))
     if job.live and job.role == "source":
         rows.append(("DOWNTIME", f"{job.expected_downtime_ms:.0f} ms expected"))
     if job.zero_pages:
         rows.append(("ZERO PAGES", f"{job.zero_pages} not sent"))
+    if job.transport:
+        rows.append(("TRANSPORT", transport_text(job)))
     return tuple(f"    {label:<{_LABEL - 4}}{value}" for label, value in rows)
 
 

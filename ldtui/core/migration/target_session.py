@@ -24,6 +24,7 @@ import threading
 
 from ldtui.core.migration.events import LinkLost, LocalFailure, Timeout
 from ldtui.core.migration.flow import ACK_EVERY, WINDOW, InOrder, OrderError
+from ldtui.core.migration.target import TargetState
 from ldtui.core.migration.messages import (
     CheckResult, DataChannel, DataPath, PageBatch, PagesAck, RuntimeImage, TransferDone,
 )
@@ -94,12 +95,22 @@ class TargetSession:
             return out + ([result] if result is not None else [])
 
     # -- the data connections --------------------------------------------------------------
-    def data(self, seq: int, msg) -> list:
-        """Data message number ``seq`` from a data connection (any thread)."""
+    def data(self, seq: int, msg, keep=None) -> list:
+        """Data message number ``seq`` from a data connection (any thread). ``keep(msg)``
+        makes a message that must wait for an earlier one independent of the caller's
+        buffers (see ``flow.InOrder``)."""
         with self._lock:
             if not isinstance(msg, (PageBatch, RuntimeImage)):
                 return self._garbled(f"a {type(msg).__name__} on a data connection")
-            return self._data(seq, msg)
+            return self._data(seq, msg, keep)
+
+    def data_lost(self, reason: str) -> list:
+        """A data connection broke while data may still be due: undo, and tell the source why.
+        Once the transfer is verified the data connections are no longer needed."""
+        with self._lock:
+            if self.finished or self.run.engine.state is not TargetState.RECEIVING:
+                return []
+            return self.run.feed(LocalFailure(reason))
 
     def caught_up(self) -> list:
         """Nothing more has arrived for now: commit a live run's pages and acknowledge."""
@@ -120,11 +131,11 @@ class TargetSession:
             return [] if self.finished else self.run.feed(Timeout())
 
     # -- inside ----------------------------------------------------------------------------
-    def _data(self, seq: int, msg) -> list:
+    def _data(self, seq: int, msg, keep=None) -> list:
         if self.finished:
             return []  # late data after an abort changes nothing
         try:
-            ready = self._order.offer(seq, msg)
+            ready = self._order.offer(seq, msg, keep)
         except OrderError as e:
             return self._garbled(str(e))
         out: list = []

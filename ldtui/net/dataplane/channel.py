@@ -110,6 +110,10 @@ class StreamChannel:
             got += n
         return True
 
+    def readable(self) -> bool:
+        """Whether more bytes from the peer are already waiting on the socket."""
+        return bool(self._poll.poll(0))
+
     def probe(self) -> None:
         """Raise if the peer closed or reset the stream, or sent something, while this end
         expects nothing from it; returns at once otherwise."""

@@ -113,16 +113,20 @@ class DataListener:
 
     @classmethod
     def open(cls, *, migration_id: str, streams: int = 1, cipher: str = AES_GCM, address: str = "127.0.0.1",
-             ports: tuple[int, int] = DATA_PORTS, advertise: str | None = None,
+             ports: tuple[int, int] = DATA_PORTS, advertise: str | None = None, advertise_port: int | None = None,
              hello_timeout: float = HELLO_TIMEOUT, accept_timeout: float = ACCEPT_TIMEOUT,
              max_record: int = DEFAULT_MAX_RECORD, max_pending: int = MAX_PENDING) -> DataListener:
-        """Listen on ``address``, on the first free port of ``ports`` (``(0, 0)``: any)."""
+        """Listen on ``address``, on the first free port of ``ports`` (``(0, 0)``: any).
+
+        ``advertise`` (and ``advertise_port``) is what the offer names instead, for a target
+        the source reaches through a forwarded address and port."""
         host = advertise or address
         if ipaddress.ip_address(host).is_unspecified:
             raise ListenerError("no-address", f"listening on {address} needs the address to offer the source")
         sock = _bind(address, ports)
         try:
-            offer = DataOffer(address=host, port=sock.getsockname()[1], cipher=cipher, streams=streams,
+            offer = DataOffer(address=host, port=advertise_port or sock.getsockname()[1], cipher=cipher,
+                              streams=streams,
                               migration_id=migration_id, secret=new_master_secret(), max_record=max_record)
         except DataPlaneError:
             sock.close()

@@ -75,9 +75,13 @@ class StreamSender(StreamGroup):
     _role = "send"
 
     def __init__(self, channels: Sequence[StreamChannel], *, depth: int = QUEUE_DEPTH,
-                 send_timeout: float = SEND_TIMEOUT, end_timeout: float = END_TIMEOUT) -> None:
+                 send_timeout: float = SEND_TIMEOUT, end_timeout: float = END_TIMEOUT,
+                 on_sent: Callable[[int, int, float], None] | None = None) -> None:
         super().__init__(channels)
         self._lanes = {ch.index: _Lane(depth) for ch in self.channels}
+        self._on_sent = on_sent
+        """Called in the stream's thread after each frame: (stream, bytes on the wire,
+        seconds the write took) — how fast the link really takes what is given to it."""
         self._send_timeout = send_timeout
         self._end_timeout = end_timeout
         self._finished = False
@@ -191,7 +195,10 @@ class StreamSender(StreamGroup):
                 return self._end(ch)
             views, release = item
             try:
-                ch.send_record(RecordType.DATA, views)
+                started = time.monotonic()
+                n = ch.send_record(RecordType.DATA, views)
+                if self._on_sent is not None:
+                    self._on_sent(ch.index, n, time.monotonic() - started)
             finally:
                 if release is not None:
                     release()
@@ -240,9 +247,12 @@ class StreamReceiver(StreamGroup):
     _role = "recv"
 
     def __init__(self, channels: Sequence[StreamChannel], on_data: Callable[[int, memoryview], None], *,
-                 idle_timeout: float | None = None) -> None:
+                 idle_timeout: float | None = None, on_idle: Callable[[int], None] | None = None) -> None:
         super().__init__(channels)
         self._on_data = on_data
+        self._on_idle = on_idle
+        """Called in a stream's thread after a record when nothing more has arrived on it
+        yet: the receiver has caught up with that stream."""
         self._idle_timeout = idle_timeout
         self._start()
 
@@ -261,6 +271,8 @@ class StreamReceiver(StreamGroup):
             if rtype is RecordType.DATA:
                 try:
                     self._on_data(ch.index, payload)
+                    if self._on_idle is not None and not ch.readable():
+                        self._on_idle(ch.index)
                 except DataPlaneError:
                     raise
                 except Exception as e:
