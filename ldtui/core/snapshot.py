@@ -51,6 +51,8 @@ class MigrationProgress:
     link); empty until the path is decided (B-5)."""
     streams: int = 0
     """Data connections of a native migration."""
+    transport_reason: str = ""
+    """Why a migration that could have used direct data connections is tunnelled."""
 
 
 @attrs.frozen(kw_only=True)

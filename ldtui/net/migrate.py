@@ -137,14 +137,17 @@ class MigrationService:
         """Run one outgoing migration to its end; returns the lines to print (none: success)."""
         t0 = time.monotonic()
         settings = self.ldmd.config.migration
-        tunnelled = req.tunnelled or settings.transport == TUNNELLED
+        jump = self.ldmd.jumps.get(req.host)
+        # Behind a jump host the target's own address is not ours to reach: no direct try.
+        tunnelled = req.tunnelled or settings.transport == TUNNELLED or jump is not None
+        why = ("asked for" if req.tunnelled else "this host's [migration] transport" if settings.transport == TUNNELLED
+               else f"{req.host} is reached through a jump host" if jump is not None else "")
         streams = req.streams or settings.streams
         crypto_units = has_crypto_units(self.manager)
         try:
             link = await open_peer_link(req.host, self.ldmd.peers, req.user, password,
                                         known_hosts=self.ldmd.peer_known_hosts, keepalive=self.keepalive,
-                                        crypto_units=crypto_units, jump=self.ldmd.jumps.get(req.host),
-                                        jump_key=self.ldmd.host_key,
+                                        crypto_units=crypto_units, jump=jump, jump_key=self.ldmd.host_key,
                                         params={"streams": streams, "crypto_units": crypto_units,
                                                 "data_plane": not tunnelled})
         except PeerUnavailable as e:
@@ -159,7 +162,8 @@ class MigrationService:
         log.info("migration of %s to %s: %s, cipher %s, peer link up in %.3fs", req.source, req.host,
                  "live" if req.live else "warm", link.conn.get_extra_info("send_cipher"), time.monotonic() - t0)
         policy = CompressionPolicy(cap=req.bandwidth, peer_on_this_host=on_this_host(self.ldmd.peers.get(req.host)))
-        session = SourceSession(run, policy=policy, transport=TUNNELLED if tunnelled else NATIVE, streams=streams)
+        session = SourceSession(run, policy=policy, transport=TUNNELLED if tunnelled else NATIVE, streams=streams,
+                                tunnel_reason=why)
         pump = SourcePump(session, link, wait_timeout=self.wait_timeout, pacer=Pacer(req.bandwidth),
                           page_delay=self.page_delay, on_go_sent=self.on_go_sent)
         try:
@@ -195,7 +199,8 @@ class MigrationService:
         offered = bool(params.get("data_plane", False)) and settings.transport != TUNNELLED
         wanted = params.get("streams", 1)
         streams = min(wanted if isinstance(wanted, int) and wanted > 0 else 1, MAX_STREAMS)
-        plane = DataPlaneSettings(enabled=offered, advertise=settings.data_address, ports=settings.data_ports,
+        plane = DataPlaneSettings(enabled=offered, advertise=settings.data_address,
+                                  advertise_port=settings.data_address_port, ports=settings.data_ports,
                                   cipher=cipher_for_host(bool(params.get("crypto_units", True))))
         session = TargetSession(run, data_plane=offered)
         pump = TargetPump(session, ctx, wait_timeout=self.wait_timeout, settings=plane, streams=streams)

@@ -38,7 +38,8 @@ class DataPlaneSettings:
     address: str = ""
     """Listen on this address (default: the one the source reached this host on)."""
     advertise: str = ""
-    """Offer this address (and port, ``HOST:PORT``) instead: a forwarded one."""
+    """Offer this address instead: a forwarded one."""
+    advertise_port: int | None = None
     ports: tuple[int, int] = (49152, 49407)
     cipher: str = "aes-256-gcm"
 
@@ -184,12 +185,11 @@ class TargetPump:
         address = self.settings.address or self.ctx.local
         channel = None
         if self.settings.enabled and address and _is_ip(address):
-            host, _, port = self.settings.advertise.partition(":")
             try:
                 self.listener = DataListener.open(
                     migration_id=s.run.mig_id, streams=self.streams, cipher=self.settings.cipher,
-                    address=address, ports=self.settings.ports, advertise=host or None,
-                    advertise_port=int(port) if port.isdigit() else None, accept_timeout=self.wait_timeout)
+                    address=address, ports=self.settings.ports, advertise=self.settings.advertise or None,
+                    advertise_port=self.settings.advertise_port, accept_timeout=self.wait_timeout)
             except DataPlaneError as e:
                 log.warning("migration from %s: no data listener (%s); the source will tunnel", self.ctx.peer,
                             e.message)

@@ -210,10 +210,15 @@ def test_migration_table_sets_transport_streams_and_data_ports(tmp_path):
                  'data_address = "192.0.2.7"\n', "full.toml")
     m = load_host_config(full).migration
     assert (m.transport, m.streams, m.data_ports, m.data_address) == ("tunnelled", 3, (50000, 50009), "192.0.2.7")
+    forwarded = write(tmp_path, base + '[migration]\ndata_address = "198.51.100.4:7001"\n', "fwd.toml")
+    m = load_host_config(forwarded).migration
+    assert (m.data_address, m.data_address_port) == ("198.51.100.4", 7001)
     for line, message in (('transport = "fast"', r"\[migration\] 'transport': expected \"native\" or \"tunnelled\""),
                           ("streams = 0", r"'streams': must be at least 1"),
                           ("streams = 99", r"'streams': at most 8"),
                           ('data_ports = "9-2"', r"'data_ports': expected a port range"),
+                          ('data_address = "ldmd.example"', r"'data_address': expected an IP address"),
+                          ('data_address = "10.0.0.1:99999"', r"'data_address': not a TCP port"),
                           ("speed = 1", r"\[migration\] 'speed': unknown key")):
         bad = write(tmp_path, base + f"[migration]\n{line}\n", "bad.toml")
         with pytest.raises(HostConfigError, match=message):

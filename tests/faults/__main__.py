@@ -40,11 +40,11 @@ def print_matrix(results: list[CaseResult], out=sys.stdout) -> None:
         cells = {(r.point, r.fault): r for r in rows}
         width = max(len(p) for p in POINT_NAMES) + 2
         out.write(f"\n{mode} migration  (ok/s: stayed on the source, ok/m: moved, +r: an e was resolved)\n")
-        out.write(" " * width + "".join(f"{f:>14}" for f in FAULTS) + "\n")
+        out.write(" " * width + "".join(f"{f:>16}" for f in FAULTS) + "\n")
         for p in POINT_NAMES:
             if not any((p, f) in cells for f in FAULTS):
                 continue
-            out.write(f"{p:<{width}}" + "".join(f"{_cell(cells.get((p, f))):>14}" for f in FAULTS) + "\n")
+            out.write(f"{p:<{width}}" + "".join(f"{_cell(cells.get((p, f))):>16}" for f in FAULTS) + "\n")
     writing = [r for r in results if r.writes]
     if writing:
         out.write("\nwith a guest that keeps writing (counter checked instead of the digest)\n")

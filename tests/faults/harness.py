@@ -130,8 +130,17 @@ class HostProcess:
         return loads(row[0], Domain) if row else None
 
 
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class FaultLab:
-    """Source and target ``ldmd`` processes; the source's way to the target is a LinkProxy."""
+    """Source and target ``ldmd`` processes; the source's way to the target is a LinkProxy,
+    and so is its way to the target's data listener (``data_proxy``): the target listens on
+    one port and offers the relay's (a forwarded address, ``[migration] data_address``)."""
 
     def __init__(self, root: Path, *, page_delay: float = 0.05, batch_pages: int = 16,
                  hold: tuple[str, str, float] | None = None) -> None:
@@ -143,7 +152,11 @@ class FaultLab:
                  "--keepalive", KEEPALIVE, "--wait-timeout", WAIT_TIMEOUT]
         if os.environ.get("LDTUI_FAULTS_DEBUG"):
             knobs.append("--debug")      # the hosts' ldmd.log at debug level, to study a failure
-        self.hosts = {n: HostProcess(n, root, tables[n], knobs) for n in (SOURCE, TARGET)}
+        self.data_port = free_port()
+        self.data_proxy = LinkProxy("127.0.0.1", self.data_port, name=f"{SOURCE}->{TARGET} data")
+        self._tables = tables
+        self._knobs = knobs
+        self.hosts: dict[str, HostProcess] = {}
         self.hold = hold
         self.known_hosts = root / "known_hosts"
         self.proxy: LinkProxy | None = None
@@ -153,6 +166,11 @@ class FaultLab:
         return self.hosts[name]
 
     async def start(self) -> None:
+        relay = await self.data_proxy.start()
+        target = dict(self._tables[TARGET], migration={"data_ports": f"{self.data_port}-{self.data_port}",
+                                                       "data_address": f"127.0.0.1:{relay}"})
+        self.hosts = {SOURCE: HostProcess(SOURCE, self.root, self._tables[SOURCE], self._knobs),
+                      TARGET: HostProcess(TARGET, self.root, target, self._knobs)}
         for name, h in self.hosts.items():
             extra = []
             if self.hold and self.hold[0] == ("source" if name == SOURCE else "target"):
@@ -186,6 +204,7 @@ class FaultLab:
         self._conns.clear()
         if self.proxy:
             await self.proxy.stop()
+        await self.data_proxy.stop()
         for h in self.hosts.values():
             await h.stop()
 

@@ -53,7 +53,15 @@ LIVE_ONLY = frozenset({"source:precopy"})
 
 def points_of(mode: str) -> tuple[str, ...]:
     return tuple(p for p in POINT_NAMES if mode == "live" or p not in LIVE_ONLY)
-FAULTS = ("kill-source", "kill-target", "cut", "blackhole", "kill-ldm", "hup-ldm", "cancel-source", "cancel-target")
+FAULTS = ("kill-source", "kill-target", "cut", "blackhole", "cut-data", "blackhole-data", "kill-ldm", "hup-ldm",
+          "cancel-source", "cancel-target")
+DATA_FAULTS = ("cut-data", "blackhole-data")
+"""Faults of the data connections only; the SSH control link stays up (B-5)."""
+BEFORE_DATA = ("source:check", "target:prepare")
+"""Points before the data connections are opened: a data fault there strikes nothing (a
+blackhole makes the connections that follow fail, and the source tunnels instead)."""
+PAST_DATA = ("target:ready", "source:go_sent")
+"""Points after every data message was written on the target."""
 MODES = ("warm", "live")
 AFTER_GO = ("target:go", "target:done")
 
@@ -67,6 +75,8 @@ def expected_outcome(point: str, fault: str) -> str:
     """
     if fault in ("hup-ldm", "cancel-target") or point in AFTER_GO:
         return "moved"
+    if fault in DATA_FAULTS:
+        return "moved" if point in BEFORE_DATA + PAST_DATA else "stayed"
     if point == "source:go_sent":
         return "moved" if fault in ("kill-ldm", "cancel-source") else "stayed"
     return "stayed"
@@ -117,6 +127,10 @@ async def _inject(lab: FaultLab, client: LdmClient, fault: str) -> str:
         lab.proxy.cut()
     elif fault == "blackhole":
         lab.proxy.blackhole()
+    elif fault == "cut-data":
+        lab.data_proxy.cut()
+    elif fault == "blackhole-data":
+        lab.data_proxy.blackhole()
     elif fault == "kill-ldm":
         client.signal(signal.SIGKILL)
     elif fault == "hup-ldm":
@@ -180,6 +194,11 @@ async def _run(lab: FaultLab, result: CaseResult, mode: str, point: str, fault: 
         # The partition lasts until both ends have given up on the link (keepalive, S-4).
         await asyncio.sleep(HOLD_SECONDS + 8.0)
         lab.proxy.restore()
+    elif fault == "blackhole-data":
+        # Until both ends gave up on the data path (every wait has its timeout).
+        status_early = await asyncio.wait_for(asyncio.shield(ended), 60)
+        lab.data_proxy.restore()
+        del status_early
     restarted = await lab.restart_dead()
     status = None
     if fault != "kill-ldm":

@@ -21,6 +21,8 @@ CASES = [
     ("source:prepare", "hup-ldm", False),       # hang-up: the migration goes on (G-12)
     ("target:ready", "cancel-target", False),   # refused on the target (G-12)
     ("source:transfer", "cancel-source", False),
+    ("mid-stream", "cut-data", False),          # only the data stream breaks: rolled back, target told (B-5)
+    ("target:transfer", "blackhole-data", False),  # the data stream goes silent: timeouts end it
 ]
 
 

@@ -64,6 +64,10 @@ async def test_a_migration_tunnels_through_a_jump_host(tmp_path):
         assert "ldg1" not in [d.name for d in src.manager.domains()]
         log = (tmp_path / "jump" / "sshd.log").read_text()
         assert f"port {hosts['t5440-sys-2'].port}" in log and "direct-tcpip" in log
+        # B-5: behind a jump host the memory is tunnelled through the SSH link, and it says why.
+        job = next(j for j in src.manager.snapshot().jobs if j.domain == "ldg1")
+        assert (job.transport, job.transport_reason) == ("tunnelled",
+                                                         "t5440-sys-2 is reached through a jump host")
     finally:
         proc.terminate()
         proc.wait(10)

@@ -258,10 +258,32 @@ def _migration(t: _Table) -> MigrationConfig:
     low, dash, high = ports.partition("-")
     if not dash or not low.isdigit() or not high.isdigit() or not 0 < int(low) <= int(high) < 65536:
         raise t.fail("data_ports", f"expected a port range like \"49152-49407\", got {ports!r}")
-    address = t.get("data_address", str, "")
+    address, port = _data_address(t, t.get("data_address", str, ""))
     t.finish()
     return MigrationConfig(transport=transport, streams=streams, data_ports=(int(low), int(high)),
-                           data_address=address)
+                           data_address=address, data_address_port=port)
+
+
+def _data_address(t: _Table, text: str) -> tuple[str, int | None]:
+    """``IP``, ``IP:PORT`` or ``[IPv6]:PORT`` → (IP, port or None)."""
+    import ipaddress
+    if not text:
+        return "", None
+    host, port = text, None
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise t.fail("data_address", f"expected IP or IP:PORT, got {text!r}")
+        port = rest[1:] or None
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise t.fail("data_address", f"expected an IP address (IP or IP:PORT), got {text!r}") from None
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise t.fail("data_address", f"not a TCP port: {port!r}")
+    return host, int(port) if port is not None else None
 
 
 def parse_host(data: dict, file: str, where: str = "") -> HostConfig:

@@ -94,13 +94,16 @@ class MigrationConfig:
     made) or ``tunnelled`` (always through the SSH link). ``streams``: data connections an
     outgoing migration opens. ``data_ports``: the ports an incoming migration's one-time
     listener may take. ``data_address``: the address offered to sources (default: the one
-    the source reached this host's SSH endpoint on).
+    the source reached this host's SSH endpoint on), ``IP`` or ``IP:PORT`` (``[IPv6]:PORT``)
+    when sources reach the listener through a forwarded port.
     """
 
     transport: str = "native"
     streams: int = 1
     data_ports: tuple[int, int] = DATA_PORTS
     data_address: str = ""
+    data_address_port: int | None = None
+    """With ``data_address = "IP:PORT"``: the port offered (a forward to the listener's)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -59,7 +59,7 @@ class SourceSession:
     """
 
     def __init__(self, run, *, window: int = WINDOW, policy: CompressionPolicy | None = None,
-                 transport: str = NATIVE, streams: int = 1) -> None:
+                 transport: str = NATIVE, streams: int = 1, tunnel_reason: str = "") -> None:
         if transport not in (NATIVE, TUNNELLED):
             raise ValueError(f"unknown transport {transport!r}")
         self.run = run
@@ -71,6 +71,8 @@ class SourceSession:
         """``native`` or ``tunnelled`` once decided; empty before."""
         self.streams = 0
         self.tunnel_reason = ""
+        self._asked_reason = tunnel_reason
+        """Why ``tunnelled`` was asked for, for the status line."""
         self._out: deque[Outgoing] = deque()
         self._reading = False
         self._round_end: PagesRead | None = None
@@ -157,7 +159,8 @@ class SourceSession:
             return
         if isinstance(msg, CheckResult) and msg.ok and not self.transport:
             # The target offered no data connections (a dry run, or a manager that has none).
-            self._decide(TUNNELLED, 0, "the target offers no data connections", tell=False)
+            why = self._asked_reason if self.wanted_transport == TUNNELLED else "the target offers no data connections"
+            self._decide(TUNNELLED, 0, why, tell=False)
         self._feed(Received(msg))
 
     def data_connected(self, streams: int) -> None:
@@ -199,7 +202,7 @@ class SourceSession:
             return  # one offer per migration; a repeated one changes nothing
         self._channel = channel
         if self.wanted_transport == TUNNELLED:
-            self._decide(TUNNELLED, 0, "")
+            self._decide(TUNNELLED, 0, self._asked_reason)
         else:
             self._connecting = True
 
@@ -208,7 +211,7 @@ class SourceSession:
             return
         self.transport, self.streams, self.tunnel_reason = transport, streams, reason
         self._connecting = False
-        self.run.jobs.update(self.run.mig_id, transport=transport, streams=streams)
+        self.run.jobs.update(self.run.mig_id, transport=transport, streams=streams, transport_reason=reason)
         if tell and self._channel is not None:
             self._out.append(Outgoing(DataPath(transport=transport, streams=streams, reason=reason)))
         held, self._held = self._held, []

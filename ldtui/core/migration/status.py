@@ -120,7 +120,7 @@ def transport_text(job: MigrationProgress) -> str:
     if job.transport == "native":
         return f"native, {job.streams} stream{'s' if job.streams != 1 else ''}"
     if job.transport == "tunnelled":
-        return "tunnelled through SSH"
+        return "tunnelled through SSH" + (f" ({job.transport_reason})" if job.transport_reason else "")
     return job.transport
 
 

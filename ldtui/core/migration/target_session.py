@@ -44,6 +44,7 @@ class TargetSession:
         self.ack_every = ack_every
         self.transport = ""
         self.streams = 0
+        self.reason = ""
         self._order = InOrder(horizon)
         self._tunnel_seq = 0
         self._lock = threading.RLock()
@@ -70,7 +71,7 @@ class TargetSession:
         """A message that came on the control link."""
         with self._lock:
             if isinstance(msg, DataPath):
-                self.transport, self.streams = msg.transport, msg.streams
+                self.transport, self.streams, self.reason = msg.transport, msg.streams, msg.reason
                 self._note_path()
                 return []
             if isinstance(msg, (PageBatch, RuntimeImage)):
@@ -171,4 +172,5 @@ class TargetSession:
 
     def _note_path(self) -> None:
         if self.run.mig_id:
-            self.run.jobs.update(self.run.mig_id, transport=self.transport, streams=self.streams)
+            self.run.jobs.update(self.run.mig_id, transport=self.transport, streams=self.streams,
+                                 transport_reason=self.reason)
