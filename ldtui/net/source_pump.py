@@ -32,7 +32,8 @@ CONNECT_TIMEOUT = 5.0
 
 class Pacer:
     """The optional bandwidth cap (``-b RATE``): data leaves no faster than ``rate`` bytes
-    a second on average, measured on the wire (after compression)."""
+    a second on average, measured on the wire (after compression). A frame waits until its
+    own share of time is over, so even a transfer of one large frame keeps to the cap."""
 
     def __init__(self, rate: int | None) -> None:
         self.rate = rate
@@ -42,10 +43,9 @@ class Pacer:
         if not self.rate:
             return
         now = time.monotonic()
-        start = max(self._next, now)
-        self._next = start + nbytes / self.rate
-        if start > now:
-            await asyncio.sleep(start - now)
+        self._next = max(self._next, now) + nbytes / self.rate
+        if self._next > now:
+            await asyncio.sleep(self._next - now)
 
 
 def offer_of(channel: DataChannel, mig_id: str) -> DataOffer:

@@ -8,8 +8,8 @@ how many it has written. Nothing here waits or reads a clock.
 
 from __future__ import annotations
 
-WINDOW = 16
-"""Data messages the source may have sent and not seen acknowledged: with 2 MiB batches
+WINDOW = 8
+"""Data messages the source may have sent and not seen acknowledged: with 4 MiB batches
 32 MiB in flight at most — enough to keep the connections busy while the target writes,
 small enough that neither side hoards memory and what follows the suspend never queues."""
 ACK_EVERY = 4

@@ -52,17 +52,24 @@ class PageLedger:
 
     def set_many(self, numbers, data, page_size: int) -> None:
         """Pages ``numbers`` hold consecutive ``page_size`` slices of ``data`` (a buffer)."""
-        # page_value and _put inlined: this loop runs once per page of a migration.
+        # page_value and _put inlined, as comprehensions: this runs for every page moved.
+        n = len(numbers)
+        if not n:
+            return
         view, values, xxh = memoryview(data), self._values, xxh3_64_intdigest
-        total, count = self.total, self.count
-        for i, page in enumerate(numbers):
-            h = xxh(view[i * page_size:(i + 1) * page_size])
-            value = (((page + 1) * _K1) ^ ((h + 1) * _K2)) & _MASK or 1
-            old = values[page]
-            values[page] = value
-            total += value - old
-            count += old == 0
-        self.total, self.count = total & _MASK, count
+        hashes = [xxh(view[o:o + page_size]) for o in range(0, n * page_size, page_size)]
+        new = [(((page + 1) * _K1) ^ ((h + 1) * _K2)) & _MASK or 1 for page, h in zip(numbers, hashes)]
+        first = numbers[0]
+        if numbers[-1] - first == n - 1:
+            # A run of consecutive pages (nearly every batch): one slice each way.
+            old = values[first:first + n]
+            values[first:first + n] = array("Q", new)
+        else:
+            old = array("Q", [values[page] for page in numbers])
+            for page, value in zip(numbers, new):
+                values[page] = value
+        self.total = (self.total + sum(new) - sum(old)) & _MASK
+        self.count += old.count(0)
 
     def clear(self, page: int) -> None:
         """Page ``page`` reads as zeros now."""
