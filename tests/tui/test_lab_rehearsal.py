@@ -13,42 +13,14 @@ import time
 
 import pytest
 
-from ldtui.net.hostlink import HostLink
-from ldtui.net.lab import EmbeddedLab
 from ldtui.widgets.recovery import assess
-
-SRC, DST = "t5440-sys-1", "t5440-sys-2"
-
-
-@pytest.fixture
-def lab(tmp_path):
-    lab = EmbeddedLab(state_dir=tmp_path / "lab", keepalive_interval=1.0)
-    lab.start()
-    yield lab
-    lab.stop()
-
-
-def link_to(lab: EmbeddedLab, name: str) -> HostLink:
-    ep = next(e for e in lab.endpoints() if e.hostname == name)
-    return HostLink(ep.host, ep.port, ep.user, password=ep.password, known_hosts=ep.known_hosts_path, label=name)
-
+from tests.tui.labkit import DST, SRC, lab, link_to, row, until  # noqa: F401  (lab: a fixture)
 
 async def connected(lab, *names):
     links = [link_to(lab, n) for n in names]
     for link in links:
         await asyncio.wait_for(link.connect(), 10)
     return links
-
-
-def row(snap, name):
-    return next((d for d in snap.domains if d.name == name), None)
-
-
-async def until(condition, timeout: float = 10.0) -> None:
-    async def wait():
-        while not await condition():
-            await asyncio.sleep(0.05)
-    await asyncio.wait_for(wait(), timeout)
 
 
 async def test_lose_the_confirmation_at_handoff_then_destroy_the_source(lab):

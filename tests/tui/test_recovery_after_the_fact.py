@@ -18,29 +18,9 @@ import pytest
 
 from ldtui.app import LdtuiApp
 from ldtui.net.hostlink import HostLink
-from ldtui.net.lab import EmbeddedLab
 from ldtui.screens.recovery import RecoveryWizard
+from tests.tui.labkit import DST, SRC, lab, link_to, row, until  # noqa: F401  (lab: a fixture)
 from tests.tui.scenario import settle
-
-SRC, DST = "t5440-sys-1", "t5440-sys-2"
-
-
-@pytest.fixture
-def lab(tmp_path):
-    lab = EmbeddedLab(state_dir=tmp_path / "lab", keepalive_interval=1.0)
-    lab.start()
-    yield lab
-    lab.stop()
-
-
-def link_to(lab: EmbeddedLab, name: str) -> HostLink:
-    ep = next(e for e in lab.endpoints() if e.hostname == name)
-    return HostLink(ep.host, ep.port, ep.user, password=ep.password, known_hosts=ep.known_hosts_path, label=name)
-
-
-def row(snap, name):
-    return next((d for d in snap.domains if d.name == name), None)
-
 
 async def on_host(lab, name, argv, **kw):
     link = link_to(lab, name)
@@ -58,13 +38,6 @@ async def snapshot(lab, name):
         return await link.snapshot()
     finally:
         await link.close()
-
-
-async def until(condition, timeout: float = 40.0) -> None:
-    async def wait():
-        while not await condition():
-            await asyncio.sleep(0.1)
-    await asyncio.wait_for(wait(), timeout)
 
 
 async def target_settled(lab, name="ldg1"):
@@ -107,7 +80,7 @@ async def test_a_console_opened_later_restores_a_source_whose_target_cleaned_up(
     lab.cut_link_at_handoff(SRC, DST)
     out = await on_host(lab, SRC, ["migrate-domain", "ldg1", f"root@{DST}"], password="solaris", timeout=60)
     assert out.exit_code != 0
-    await until(lambda: target_settled(lab))
+    await until(lambda: target_settled(lab), 40)
     await recover_in_console(lab, "absent")
     r = row(await snapshot(lab, SRC), "ldg1")
     assert (r.state, r.flags) == ("active", "-n----")
@@ -118,7 +91,7 @@ async def test_a_console_opened_later_destroys_the_source_when_the_target_runs_i
     lab.lose_confirmation_at_handoff(SRC, DST)
     out = await on_host(lab, SRC, ["migrate-domain", "ldg1", f"root@{DST}"], password="solaris", timeout=60)
     assert out.exit_code != 0
-    await until(lambda: target_settled(lab))
+    await until(lambda: target_settled(lab), 40)
     await recover_in_console(lab, "running")
     assert row(await snapshot(lab, SRC), "ldg1") is None
     assert row(await snapshot(lab, DST), "ldg1").state == "active"
@@ -138,7 +111,7 @@ async def test_after_the_source_manager_restarted_the_wizard_still_finds_the_tar
                          "migrate-domain", "-p", str(secret), "ldg1", f"root@{DST}"],
         env=env, capture_output=True, text=True, timeout=90)
     assert done.returncode != 0 and done.stderr.strip().endswith("Domain Migration of LDom ldg1 failed")
-    await until(lambda: target_settled(lab))
+    await until(lambda: target_settled(lab), 40)
     await asyncio.to_thread(lab.stop_host, SRC)
     await asyncio.to_thread(lab.start_host, SRC)
     status = await on_host(lab, SRC, ["list", "-o", "status", "ldg1"])

@@ -337,3 +337,12 @@ def rewrite_pages(pages_per_batch: int = 2, seconds: float = 0.01):
             state["next"] += 1
             mem.write_page(page, mem.read_page(page))
     return run
+
+
+def run_until_frame(pair: Pair, message_name: str) -> None:
+    """Step until the frame named ``message_name`` is the next one to cross."""
+    while True:
+        nxt = pair.to_target[0] if pair.to_target else (pair.to_source[0] if pair.to_source else None)
+        if nxt is not None and f'"type":"{message_name}"'.encode() in nxt[:200]:
+            return
+        assert pair.step(), f"{message_name} never came"

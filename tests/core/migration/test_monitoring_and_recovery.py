@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness import Pair, make_guest
+from harness import Pair, make_guest, run_until_frame as run_until
 from ldtui.core.commands import execute
 from ldtui.core.errors import LdmError
 from ldtui.core.migration import (
@@ -15,13 +15,6 @@ def ldm(host, line):
     return execute(host.m, "root", line.split())
 
 
-def run_until(pair: Pair, message_name: str) -> None:
-    """Step until the frame named ``message_name`` is the next one to cross."""
-    while True:
-        nxt = pair.to_target[0] if pair.to_target else (pair.to_source[0] if pair.to_source else None)
-        if nxt is not None and f'"type":"{message_name}"'.encode() in nxt[:200]:
-            return
-        assert pair.step(), f"{message_name} never came"
 
 
 def test_progress_rises_on_both_hosts_and_the_listings_show_the_roles(hosts):

@@ -1,7 +1,7 @@
 """What each host remembers of a migration, whoever started it and however often its
 manager restarted since (SPEC G-13, L-4, B-3, B-4, T-4, T-6; issue 15 items 1, 2, 5)."""
 
-from harness import Pair, make_guest
+from harness import Pair, make_guest, run_until_frame as run_until
 from ldtui.core.commands import execute
 from ldtui.core.migration import cancel_migration
 
@@ -10,12 +10,6 @@ def ldm(host, line):
     return execute(host.m, "root", line.split())
 
 
-def run_until(pair: Pair, message_name: str) -> None:
-    while True:
-        nxt = pair.to_target[0] if pair.to_target else (pair.to_source[0] if pair.to_source else None)
-        if nxt is not None and f'"type":"{message_name}"'.encode() in nxt[:200]:
-            return
-        assert pair.step(), f"{message_name} never came"
 
 
 def error_row(host, name="ldg1"):
