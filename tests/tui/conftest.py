@@ -2,6 +2,8 @@ import time
 
 import pytest
 
+from tests.tui.labkit import lab  # noqa: F401  (the embedded lab, a fixture for the tests here)
+
 
 @pytest.fixture(autouse=True)
 def ldtui_home(tmp_path, monkeypatch):

@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
 from ldtui.widgets.recovery import assess
-from tests.tui.labkit import DST, SRC, lab, link_to, row, until  # noqa: F401  (lab: a fixture)
+from tests.tui.labkit import DST, SRC, link_to, row, until
 
 async def connected(lab, *names):
     links = [link_to(lab, n) for n in names]

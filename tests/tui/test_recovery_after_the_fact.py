@@ -14,12 +14,10 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from ldtui.app import LdtuiApp
 from ldtui.net.hostlink import HostLink
 from ldtui.screens.recovery import RecoveryWizard
-from tests.tui.labkit import DST, SRC, lab, link_to, row, until  # noqa: F401  (lab: a fixture)
+from tests.tui.labkit import DST, SRC, link_to, row, until
 from tests.tui.scenario import settle
 
 async def on_host(lab, name, argv, **kw):

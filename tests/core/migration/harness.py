@@ -14,7 +14,7 @@ from pathlib import Path
 from ldtui.core.errors import LdmError
 from ldtui.core.manager import Manager
 from ldtui.core.migration import (
-    LinkLost, SourceRun, TargetRun, cancel_migration, decode, encode, recover,
+    SourceRun, TargetRun, cancel_migration, decode, encode, recover,
 )
 from ldtui.core.migration.messages import DataChannel
 from ldtui.core.migration.source_session import SourceSession
