@@ -31,7 +31,8 @@ def mid_migration() -> tuple[FakeHost, FakeHost]:
     old = job("ldg1", "source", "t5440-sys-2", phase=1, progress=0, state="failed", job_id="m-1",
               reason="Unable to bind 2G memory region at real address 0x8000000")
     # A live migration (B-1) in its third pre-copy round: the source still runs.
-    live = dict(live=True, iteration=3, dirty_rate=20 * (1 << 20), expected_downtime_ms=85.0)
+    live = dict(live=True, iteration=3, dirty_rate=20 * (1 << 20), expected_downtime_ms=85.0, transport="native",
+                streams=1)
     src, tgt = attrs.evolve(src, **live), attrs.evolve(tgt, **live)
     a.set("ldg-src", state="active", flags="-n---s", vcpus=4, migration=src)
     a.jobs = [old, src]
