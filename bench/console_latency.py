@@ -99,17 +99,15 @@ SNAPSHOT_GAP_S = 1.0
 
 
 def longest_gap(times: list[float], start: float, end: float) -> dict:
-    """Gaps between consecutive snapshot arrivals that overlap the window [start, end]:
-    the last one before the window and the first after it count, so a silence at either
-    edge is seen. Returns the longest, the mean and how many arrived inside the window."""
-    ordered = sorted(times)
-    before = [t for t in ordered if t < start]
-    inside = [t for t in ordered if start <= t <= end]
-    after = [t for t in ordered if t > end]
-    points = before[-1:] + inside + after[:1]
+    """The longest time within [start, end] without a snapshot arriving: the gaps between
+    consecutive arrivals inside the window, and the silences from its start to the first
+    and from the last to its end (a snapshot before the migration tells nothing of it).
+    Returns the longest, the mean and how many arrived inside the window."""
+    inside = sorted(t for t in times if start <= t <= end)
+    points = [start, *inside, end]
     gaps = [b - a for a, b in zip(points, points[1:])]
-    if not gaps:
-        return {"n": len(inside), "max_s": None, "mean_s": None}
+    if not inside:
+        return {"n": 0, "max_s": end - start if end > start else None, "mean_s": None}
     return {"n": len(inside), "max_s": max(gaps), "mean_s": statistics.fmean(gaps)}
 
 
@@ -259,6 +257,10 @@ async def run(size_gib: int, keys: int, interval: float, work: Path) -> dict:
             "poll_interval_s": app.poll_interval,
             "gap": longest_gap([t for t, host in arrivals if host == SOURCE], started, ended),
             "request_ms": quantiles([d for t, d in requests if started <= t <= ended]),
+            # Seconds from the migration's start: when each snapshot arrived, and when each
+            # request was sent and how long it took (where a long one fell).
+            "arrivals_s": [round(t - started, 3) for t, host in arrivals if host == SOURCE and t >= started - 2],
+            "requests_s": [(round(t - started, 3), round(d, 3)) for t, d in requests if t >= started - 2],
         },
     }
 
@@ -287,7 +289,7 @@ def table(result: dict) -> str:
     if snaps and snaps["gap"]["max_s"] is not None:
         g, r = snaps["gap"], snaps["request_ms"]
         lines.append(f"snapshots of {SOURCE} received during the migration: {g['n']}, one every "
-                     f"{g['mean_s']:.2f} s on average, longest gap {g['max_s']:.2f} s; each request took "
+                     f"{g['mean_s'] or 0:.2f} s on average, longest gap {g['max_s']:.2f} s; each request took "
                      + (f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms"
                         if r.get("n") else "-") + f" (poll interval {snaps['poll_interval_s']:g} s)")
     for name, t in result.get("targets", targets(result)).items():

@@ -5,13 +5,13 @@ import pytest
 from bench import console_latency
 
 
-def test_the_longest_gap_counts_the_silence_at_either_edge_of_the_migration():
-    # Snapshots at 0, 1.1, 2.2, 5.0; the migration ran from 0.5 to 4.0: the gap from 2.2 to
-    # 5.0 straddles its end and counts.
+def test_the_longest_gap_is_the_longest_silence_while_the_migration_ran():
+    # Snapshots at 0, 1.1, 2.2, 5.0; the migration ran from 0.5 to 4.0: from 2.2 to its end
+    # nothing arrived (1.8 s); the snapshot before it started tells nothing of it.
     gap = console_latency.longest_gap([2.2, 0.0, 1.1, 5.0, 9.0], 0.5, 4.0)
-    assert gap["n"] == 2 and gap["max_s"] == pytest.approx(2.8)
-    assert gap["mean_s"] == pytest.approx(5.0 / 3)
-    assert console_latency.longest_gap([], 0.0, 1.0)["max_s"] is None
+    assert gap["n"] == 2 and gap["max_s"] == pytest.approx(1.8)
+    assert gap["mean_s"] == pytest.approx(3.5 / 3)
+    assert console_latency.longest_gap([], 0.0, 1.0) == {"n": 0, "max_s": 1.0, "mean_s": None}
 
 
 def test_console_targets_explain_a_slow_stream_of_snapshots():
