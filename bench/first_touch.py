@@ -8,6 +8,12 @@ once before. A host that has been up for a while has touched its RAM long ago, s
 benchmark started on a freshly booted VM would charge the target side (which writes a
 fresh memory file) for something no real host pays, once, on whichever run comes first.
 
+The touched state does not last everywhere: a guest with free page reporting (the
+``virtio_balloon`` driver) hands memory that stays free back to its hypervisor, and the
+next write to it pays again. ``reported_bytes`` reads how much it has handed back so far
+(where this kernel tells: ``/sys/module/page_reporting/parameters/reported_kib``), so the
+benchmark can say how much was handed back while it measured.
+
 ``touch`` writes a scratch file of the given size in the state directory's filesystem,
 deletes it, and reports the rate that write ran at — the *first-touch* rate when the
 memory had not been touched before, the ordinary rate otherwise — and the rate of a
@@ -26,6 +32,16 @@ GiB = 1 << 30
 BLOCK = 8 << 20
 RESERVE = 1 * GiB
 """Memory and filesystem space left alone while touching."""
+REPORTED = Path("/sys/module/page_reporting/parameters/reported_kib")
+
+
+def reported_bytes() -> int | None:
+    """Memory this guest has handed back to its hypervisor since boot, or None where the
+    kernel does not say."""
+    try:
+        return int(REPORTED.read_text().strip()) * 1024
+    except (OSError, ValueError):
+        return None
 
 
 def mem_available() -> int:

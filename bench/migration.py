@@ -204,9 +204,12 @@ async def migrate_once(lab: Lab, src: str, dst: str, *, live: bool, dirty: int, 
         reset_peak(h["pid"])
     options = migrate_options(live=live, downtime_ms=downtime_ms, streams=streams, tunnelled=tunnelled)
     cpu = [cpu_seconds(h["pid"]) for h in (s, d)]
+    handed_back = first_touch.reported_bytes()
     start = time.perf_counter()
     code, out, err = await ldm(s, f"migrate-domain {options}{DOMAIN} {dst}", password_line=PASSWORD)
     total = time.perf_counter() - start
+    if handed_back is not None:
+        handed_back = first_touch.reported_bytes() - handed_back
     cpu = [tuple(a - b for a, b in zip(cpu_seconds(h["pid"]), c)) for h, c in zip((s, d), cpu)]
     rss = peak_rss(s["pid"]), peak_rss(d["pid"])
     if code:
@@ -229,6 +232,7 @@ async def migrate_once(lab: Lab, src: str, dst: str, *, live: bool, dirty: int, 
         "cpu_source_s": cpu[0][0], "cpu_target_s": cpu[1][0],
         "minor_faults_source": cpu[0][1], "minor_faults_target": cpu[1][1],
         "batches": batches, "batches_compressed": compressed, "ack_wait_s": stalled,
+        "handed_back_bytes": handed_back,
     }
 
 
@@ -330,6 +334,7 @@ async def run(args) -> dict:
         lab = NamespaceLab(base, size, link) if link else Lab(base, size)
         result["state_dir"] = str(lab.dir)
         try:
+            result["handed_back_at_start"] = first_touch.reported_bytes()
             result["first_touch"] = first_touch.touch(lab.dir, touch_amount(args.touch, size, lab.dir))
             result["first_touch_summary"] = first_touch.summary(result["first_touch"])
             print(f"  {result['first_touch_summary']}", file=sys.stderr, flush=True)
@@ -353,6 +358,8 @@ async def run(args) -> dict:
     migration_report.add_ratios(result)
     result["targets"] = targets(result)
     result["load_average_at_end"] = os.getloadavg()[0]
+    end = first_touch.reported_bytes()
+    result["handed_back_bytes"] = end - result["handed_back_at_start"] if end is not None else None
     return result
 
 

@@ -237,6 +237,11 @@ def table(result: dict) -> str:
             f"{r['peak_rss_source'] / MB:7.0f}/{r['peak_rss_target'] / MB:<6.0f} "
             f"{r['cpu_source_s']:7.1f}/{r['cpu_target_s']:<5.1f} "
             f"{_ratio(r.get('ratio_effective_to_openssh')):>12} {_ratio(r.get('ratio_wire_to_raw_tcp')):>9}")
+    back = [r.get("handed_back_bytes") for r in result["runs"]]
+    if any(x is not None for x in back):
+        lines.append("freed memory handed back to the hypervisor during each command (free page reporting; "
+                     "written again it pays the first touch anew): "
+                     + ", ".join("-" if x is None else f"{x / MB:.0f}" for x in back) + " MB")
     asked = result.get("options", {})
     wanted = "tunnelled" if asked.get("tunnelled") else "native"
     odd = [r for r in result["runs"] if r.get("transport") != wanted

@@ -132,8 +132,9 @@ def test_over_a_link_the_one_target_is_two_openssh_streams_over_the_same_link():
 
 
 def test_the_table_shows_transport_streams_baselines_and_targets():
-    result = _result([_run(), _run(mode="live", transport="tunnelled", streams=0, downtime_ms=150.0,
-                                   dirty_rate=21e6, downtime_limit_ms=300)])
+    result = _result([_run(handed_back_bytes=512e6),
+                      _run(mode="live", transport="tunnelled", streams=0, downtime_ms=150.0, dirty_rate=21e6,
+                           downtime_limit_ms=300)])
     text = migration_report.table(result)
     assert f"{os.cpu_count()} CPUs" in text and "native×1" in text and "tunnelled" in text
     assert "note: 1 run(s) did not use the transport asked for (native)" in text
@@ -141,6 +142,7 @@ def test_the_table_shows_transport_streams_baselines_and_targets():
     assert "the targets' reference" in text and "skipped (--no-openssh)" in text
     assert "target: live downtime <= 50 ms at 20 MB/s: 150.0 ms — NOT met" in text
     assert "First touch: …" in text
+    assert "handed back to the hypervisor during each command" in text and ": 512, - MB" in text
 
 
 def test_baselines_over_a_link_move_at_most_a_gibibyte():
