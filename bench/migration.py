@@ -390,7 +390,11 @@ def main(argv: list[str] | None = None) -> None:
             p.error(f"--link: {e}")
     if args.streams is not None and args.streams < 1:
         p.error("--streams: at least 1")
-    result = asyncio.run(run(args))
+    try:
+        result = asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print("interrupted: hosts stopped, state and namespaces removed", file=sys.stderr)
+        raise SystemExit(130) from None
     if result.get("skipped"):
         print(result["skipped"])
         return

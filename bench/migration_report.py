@@ -50,11 +50,14 @@ def _dirty(r: dict) -> str:
     return f"{r['dirty_rate'] / MB:.0f} MB/s"
 
 
-def _busy(r: dict) -> str:
+def _busy(r: dict, cpus: int | None = None) -> str:
     text = f"source/target kept {r['cores_source']:.2f}/{r['cores_target']:.2f} cores busy"
     bound = [side for side, c in (("source", r["cores_source"]), ("target", r["cores_target"])) if c >= CPU_BOUND]
     if bound:
         text += f" — the {' and the '.join(bound)} CPU-bound"
+    both = r["cores_source"] + r["cores_target"]
+    if cpus and both >= 0.75 * cpus:
+        text += f" (together {both:.2f} of this machine's {cpus} cores, when both ends share it)"
     return text
 
 
@@ -62,7 +65,7 @@ def _effective_instead(result: dict, r: dict, *, link: bool) -> str:
     b = result["baselines"]
     raw, ssh = _rate(b.get("raw_tcp")), _rate(b.get("openssh_stream"))
     if not raw:
-        return f"{_busy(r)} ({r['mode']} at {_dirty(r)})"
+        return f"{_busy(r, result['machine'].get('cpus'))} ({r['mode']} at {_dirty(r)})"
     where = "the link" if link else "raw TCP"
     at_raw = r["wire_bytes"] / raw
     text = (f"OpenSSH ran at {ssh / raw:.2f}x raw TCP{' over the link' if link else ''}; moving this run's "
@@ -74,7 +77,7 @@ def _effective_instead(result: dict, r: dict, *, link: bool) -> str:
                  f"or more than the wire can carry")
     else:
         text += (f"; the other {r['total_s'] - at_raw:.2f} s of the {r['total_s']:.2f} s are not the wire: "
-                 f"{_busy(r)}")
+                 f"{_busy(r, None if link else result['machine'].get('cpus'))}")
     if r.get("batches"):
         text += f"; {r['batches_compressed']} of {r['batches']} batches went compressed"
     return text
@@ -111,7 +114,8 @@ def targets(result: dict) -> dict:
         if v < 0.5:
             tls = result["baselines"].get("tls")
             t["instead"] = (f"slowest: {r['mode']} at {_dirty(r)}, {r['wire_rate'] / MB:.0f} MB/s on the wire "
-                            f"against raw TCP {result['baselines']['raw_tcp']['rate'] / MB:.0f} MB/s; {_busy(r)}"
+                            f"against raw TCP {result['baselines']['raw_tcp']['rate'] / MB:.0f} MB/s; "
+                            f"{_busy(r, result['machine'].get('cpus'))}"
                             + (f"; one TLS socket ran at {tls['rate'] / result['baselines']['raw_tcp']['rate']:.2f}x "
                                f"raw TCP" if tls else ""))
     for rate, upper in ((20e6, 50e6), (50e6, float("inf"))):

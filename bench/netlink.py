@@ -10,8 +10,9 @@
   not shaped: the benchmark's own ``ldm`` commands and snapshots go there, as an
   operator's would on a management network, so they never share the shaped link.
 
-Everything it made is removed on leaving the block, on an exception, on SIGTERM or
-SIGHUP (turned into ``SystemExit`` while the link exists) and at interpreter exit; a
+Everything it made is removed on leaving the block, on an exception, on SIGINT, SIGTERM
+or SIGHUP (turned into ``KeyboardInterrupt`` and ``SystemExit`` while the link exists)
+and at interpreter exit; a
 namespace left by a benchmark that was killed outright (its pid gone) is removed the next
 time one starts. The commands are data (``setup_commands``), so their shape is tested
 without root.
@@ -167,7 +168,8 @@ class NamespaceLink:
     def delay_note(self) -> str:
         if self.netem:
             return f"{self.plan.delay_ms:g} ms each way (netem)"
-        return "no added delay: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), the veth's own is ~0.05 ms"
+        return ("no added delay: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); the veth pair's own "
+                "round trip is microseconds")
 
     def __enter__(self) -> NamespaceLink:
         self.removed_stale = remove_stale()
@@ -177,6 +179,9 @@ class NamespaceLink:
         atexit.register(self.close)
         for sig in (signal.SIGTERM, signal.SIGHUP):
             self._old_handlers[sig] = signal.signal(sig, _exit_on_signal)
+        # A benchmark started in the background inherits SIGINT ignored; an interrupt
+        # must still take the namespaces down.
+        self._old_handlers[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             self.built = True
             for cmd in self.plan.setup_commands():

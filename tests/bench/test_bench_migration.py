@@ -169,3 +169,11 @@ def test_a_tiny_run_end_to_end(tmp_path):
     b = result["baselines"]
     assert b["raw_tcp"]["rate"] > 0 and b["tls"]["rate"] > 0 and b["openssh_stream"] is None
     assert result["first_touch"]["bytes"] == 0
+
+
+def test_both_ends_on_one_small_machine_are_named_when_they_fill_it():
+    result = _result([_run(cpu_source_s=6.8, cpu_target_s=6.4, wire_rate=600e6)])
+    result["machine"]["cpus"] = 2
+    migration_report.add_ratios(result)
+    t = migration_report.targets(result)["wire rate >= 0.5x raw TCP of the same run"]
+    assert "together 1.65 of this machine's 2 cores" in t["instead"]
