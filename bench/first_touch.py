@@ -1,8 +1,8 @@
 """Put the machine's memory in the state a real host's is in before measuring.
 
 On a virtual machine the first write to a page of the guest's RAM costs the hypervisor
-below it work (it backs the page for the first time); a page written once before — even
-if freed since — costs nothing extra. Measured on the development VM: writing
+below it work (it backs the page for the first time); a page written once before costs
+nothing extra, freed since or not, as long as the guest has not handed it back (below). Measured on the development VM: writing
 never-touched memory in ``/dev/shm`` ran several times slower than writing memory touched
 once before. A host that has been up for a while has touched its RAM long ago, so a
 benchmark started on a freshly booted VM would charge the target side (which writes a
