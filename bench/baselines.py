@@ -1,11 +1,14 @@
 """Same-run baselines for the migration benchmark: how fast this machine moves bytes.
 
 Each function moves ``nbytes`` from one end of a loopback connection to the other and
-returns bytes per second:
-- ``raw_tcp``: asyncio streams, no encryption — the ceiling of the machine;
+returns bytes per second (or a dict with the rate and CPU seconds):
+- ``raw_tcp``: asyncio streams, no encryption, both ends in this process;
+- ``socket_transfer``: plain TCP (``raw``) or one Python ``ssl`` TLS socket (``tls``) with
+  blocking sockets between two processes, a memory file into a fresh memory file — the
+  limit of a direct data path on this machine (``bench.transport`` measures them fully);
 - ``asyncssh_channel``: one asyncssh session channel, AES-GCM, large writes;
 - ``openssh_stream``: OpenSSH ``ssh`` into a local ``sshd`` (Debian openssh-server) started on a
-  loopback port for the run; ``None`` with a note when sshd or ssh is absent;
+  loopback port for the run; ``None`` with a note when sshd or ssh is absent (``bench.openssh``);
 - ``asyncssh_pipeline``: the least any asyncssh-based migrator could do with the bytes, in two
   processes as two hosts would: ``pread`` 2 MiB blocks of a memory file, write them to one
   channel (the peer link's window, packet size and cipher), and in a second process
@@ -18,21 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import asyncssh
 
+from bench import openssh
 from ldtui.core.migration.source_run import BATCH_PAGES
 from ldtui.hv.machine import PAGE_SIZE
 from ldtui.net.peer import CHANNEL_MAX_PACKET, CHANNEL_WINDOW
 
 CHUNK = 1 << 20
-CIPHER = "aes128-gcm@openssh.com"
+PIPE_BLOCK = BATCH_PAGES * PAGE_SIZE
+"""One page batch of a migration."""
+CIPHER = openssh.CIPHER
 """The peer link's cipher on a primary with crypto units (``net.peer``), and OpenSSH's here."""
 
 
@@ -121,61 +124,29 @@ async def _drain(chan, below: int) -> None:
         await asyncio.sleep(0.0005)
 
 
-def _sshd_path() -> str | None:
-    for p in ("/usr/sbin/sshd", shutil.which("sshd") or ""):
-        if p and os.path.exists(p):
-            return p
-    return None
-
-
 def openssh_stream(nbytes: int) -> tuple[float | None, str]:
-    """Stream ``nbytes`` through OpenSSH on loopback; returns (rate, note)."""
-    sshd, ssh = _sshd_path(), shutil.which("ssh")
-    if not sshd or not ssh:
-        return None, "OpenSSH server or client not installed (apt-get install openssh-server)"
-    tmp = Path(tempfile.mkdtemp(prefix="ldtui-bench-sshd-"))
+    """Stream ``nbytes`` through OpenSSH on loopback; returns (rate, note)
+    (``bench.openssh`` has the measurement, with CPU, and its variants)."""
+    result, note = openssh.openssh_stream(nbytes)
+    return (result["rate"] if result else None), note
+
+
+async def socket_transfer(mode: str, src: Path, dest: Path, *, host: str = "127.0.0.1",
+                          recv_prefix: tuple[str, ...] = (), send_prefix: tuple[str, ...] = ()) -> dict:
+    """``raw`` (plain TCP) or ``tls`` (one Python ``ssl`` socket): ``src`` read in 2 MiB
+    chunks by one process, sent on one stream with blocking sockets, written into the fresh
+    file ``dest`` by another (``bench.transport``); rate and each side's CPU seconds.
+    ``dest`` is removed after."""
+    from bench import transport
+    nbytes = src.stat().st_size
     try:
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp / "host"], check=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp / "client"], check=True)
-        (tmp / "authorized_keys").write_text((tmp / "client.pub").read_text())
-        os.chmod(tmp, 0o700)
-        import socket
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        cfg = tmp / "sshd_config"
-        cfg.write_text(
-            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp / 'host'}\n"
-            f"AuthorizedKeysFile {tmp / 'authorized_keys'}\nPasswordAuthentication no\n"
-            f"StrictModes no\nPidFile {tmp / 'sshd.pid'}\nUsePAM no\n")
-        os.makedirs("/run/sshd", exist_ok=True)
-        proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(cfg)], stderr=subprocess.DEVNULL)
-        try:
-            base = [ssh, "-p", str(port), "-i", str(tmp / "client"), "-o", "StrictHostKeyChecking=no",
-                    "-o", f"UserKnownHostsFile={tmp / 'kh'}", "-o", "BatchMode=yes",
-                    "-c", CIPHER, f"{os.environ.get('USER', 'root')}@127.0.0.1"]
-            for _ in range(50):
-                if subprocess.run(base + ["true"], capture_output=True, timeout=10).returncode == 0:
-                    break
-                time.sleep(0.1)
-            else:
-                return None, "local sshd did not accept the benchmark key"
-            cmd = base + [f"head -c {nbytes} /dev/zero"]
-            start = time.perf_counter()
-            out = subprocess.run(cmd, stdout=subprocess.DEVNULL, timeout=600)
-            elapsed = time.perf_counter() - start
-            if out.returncode != 0:
-                return None, f"ssh stream failed (exit {out.returncode})"
-            return nbytes / elapsed, "OpenSSH, aes128-gcm, one stream into the client"
-        finally:
-            proc.terminate()
-            proc.wait(10)
+        r = await transport.run_once(mode, 1, "threads", nbytes, src, dest, timeout=max(120.0, nbytes / 20e6),
+                                     chunk=PIPE_BLOCK, host=host, recv_prefix=recv_prefix, send_prefix=send_prefix)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-PIPE_BLOCK = BATCH_PAGES * PAGE_SIZE
-"""One page batch of a migration."""
+        dest.unlink(missing_ok=True)
+    gb = nbytes / 1e9
+    return {"rate": r["rate"], "bytes": nbytes, "seconds": r["wall_s"],
+            "cpu_send_s": r["cpu_src_per_gb"] * gb, "cpu_recv_s": r["cpu_dst_per_gb"] * gb}
 
 
 async def _pipeline_sink(dest: str, nbytes: int) -> None:

@@ -69,9 +69,9 @@ async def _line(proc, timeout: float) -> list[str]:
     return raw.decode().split()
 
 
-async def _spawn(role: str, cfg: dict):
+async def _spawn(role: str, cfg: dict, prefix: tuple[str, ...] = ()):
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.transport_ends", role, cwd=ROOT,
+        *prefix, sys.executable, "-m", "bench.transport_ends", role, cwd=ROOT,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     proc.stdin.write((json.dumps(cfg) + "\n").encode())  # secrets never on a command line
     await proc.stdin.drain()
@@ -79,19 +79,22 @@ async def _spawn(role: str, cfg: dict):
 
 
 async def run_once(mode: str, streams: int, spawn: str, nbytes: int, src: Path, dest: Path,
-                   timeout: float, chunk: int) -> dict:
+                   timeout: float, chunk: int, *, host: str = "127.0.0.1", recv_prefix: tuple[str, ...] = (),
+                   send_prefix: tuple[str, ...] = ()) -> dict:
+    """One run between two processes; ``host`` is the receiver's address and the
+    prefixes run either end elsewhere (``ip netns exec NS``)."""
     dest.unlink(missing_ok=True)
     fd = os.open(dest, os.O_RDWR | os.O_CREAT, 0o600)
     os.ftruncate(fd, nbytes)
     os.close(fd)
     groups = [list(range(streams))] if spawn == "threads" else [[i] for i in range(streams)]
     base = {"mode": mode, "bytes": nbytes, "streams": streams, "chunk": chunk, "src": str(src), "dest": str(dest),
-            "secret": os.urandom(32).hex()}
+            "secret": os.urandom(32).hex(), "host": host}
     receivers, senders = [], []
     try:
         ports, fps, offers = [], {}, []
         for g in groups:
-            r = await _spawn("recv", {**base, "indices": g})
+            r = await _spawn("recv", {**base, "indices": g}, recv_prefix)
             receivers.append(r)
             fp = None
             while True:
@@ -106,7 +109,7 @@ async def run_once(mode: str, streams: int, spawn: str, nbytes: int, src: Path, 
                     break
         for g, port, offer in zip(groups, ports, offers):
             senders.append(await _spawn("send", {**base, "indices": g, "ports": [port] * len(g),
-                                                 "fingerprints": fps, "offer": offer}))
+                                                 "fingerprints": fps, "offer": offer}, send_prefix))
         for s in senders:
             assert (await _line(s, 30)) == ["ready"]
         t0 = time.perf_counter()

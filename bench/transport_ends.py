@@ -199,7 +199,7 @@ def receive(cfg: dict) -> None:
     nbytes, streams, mine = cfg["bytes"], cfg["streams"], cfg["indices"]
     if cfg["mode"] == "dataplane":
         return _receive_dataplane(cfg)
-    lsock = socket.create_server(("127.0.0.1", 0))
+    lsock = socket.create_server((cfg.get("host", "127.0.0.1"), 0))
     tls_ctx = None
     if cfg["mode"] == "tls":
         tls_ctx, fp = _one_time_cert(tempfile.mkdtemp(prefix="ldtui-bench-"))
@@ -236,7 +236,7 @@ def send(cfg: dict) -> None:
     fd = os.open(cfg["src"], os.O_RDONLY)
     ends = []
     for index, port in zip(mine, cfg["ports"]):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s = socket.create_connection((cfg.get("host", "127.0.0.1"), port), timeout=10)
         s.settimeout(None)
         if cfg["mode"] == "tls":
             s = _client_tls(s, cfg["fingerprints"][str(port)])
