@@ -188,6 +188,7 @@ class LdtuiApp(App[None]):
                     self.refresh_views()
                 await asyncio.sleep(self.poll_interval)
                 continue
+            asked = time.monotonic()
             try:
                 snap = await asyncio.wait_for(source.snapshot(), self.request_timeout)
             except asyncio.CancelledError:
@@ -203,7 +204,11 @@ class LdtuiApp(App[None]):
             failures = 0
             self.record(self.fleet.apply(name, snap, self.clock()))
             self.refresh_views()
-            await asyncio.sleep(self.poll_interval)
+            # A steady cadence: the time the answer took counts toward the interval; while
+            # the host runs a migration it is asked twice as often, so its progress reaches
+            # the screen well within a second.
+            interval = self.poll_interval / 2 if any(j.state == "running" for j in snap.jobs) else self.poll_interval
+            await asyncio.sleep(max(interval - (time.monotonic() - asked), 0.0))
 
     async def _connect(self, name: str, source: HostSource) -> None:
         try:

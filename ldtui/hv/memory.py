@@ -65,6 +65,13 @@ class GuestMemory:
             data += bytes(count * PAGE_SIZE - len(data))
         return data
 
+    def read_into(self, first: int, count: int, buffer) -> None:
+        """``count`` consecutive pages into ``buffer`` (a writable buffer of that size)."""
+        self._check(first, count)
+        got = os.preadv(self._fd, [buffer], first * PAGE_SIZE)
+        if got < count * PAGE_SIZE:  # pragma: no cover - the file is always full size
+            memoryview(buffer)[got:count * PAGE_SIZE] = bytes(count * PAGE_SIZE - got)
+
     def write_page(self, page: int, data: bytes, *, track: bool = True) -> None:
         if len(data) != PAGE_SIZE:
             raise ValueError(f"a page is {PAGE_SIZE} bytes, got {len(data)}")

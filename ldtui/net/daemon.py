@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from ldtui.core.errors import LdmError
+from ldtui.net.memtrim import limit_arenas
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"ldmd: {e.message}\n")
         raise SystemExit(2)
     setup_logging(state, logging.DEBUG if args.debug else logging.INFO)
+    limit_arenas()  # before any thread exists
     try:
         code = asyncio.run(serve(args))
     except LdmError as e:

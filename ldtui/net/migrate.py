@@ -30,6 +30,7 @@ from ldtui.core.migration.status import transport_text
 from ldtui.core.migration.target_session import TargetSession
 from ldtui.core.store import converter
 from ldtui.net.dataplane import cipher_for_host
+from ldtui.net.memtrim import give_back
 from ldtui.net.peer import (
     KEEPALIVE, PEER_METHOD, REPORT_METHOD, PeerUnavailable, has_crypto_units, open_peer_link,
 )
@@ -172,9 +173,10 @@ class MigrationService:
             session.link_lost("The manager is stopping")
             raise
         finally:
-            run.deliver = None
+            run.deliver = session.wake = None  # no cycle keeps the migration's buffers alive
             await link.finish(timeout=2.0)
             await link.close()
+        give_back()
         outcome = run.outcome
         job = run.jobs.get(run.mig_id)
         if job is not None:
@@ -210,6 +212,7 @@ class MigrationService:
             if not run.finished:  # the conversation was torn down under us
                 run.feed(LinkLost())
             self.incoming_runs.discard(run)
+            give_back()
 
     async def report(self, params: dict, ctx) -> dict:
         """``migration.report``: what this host knows of a domain (the recovery wizard)."""

@@ -192,7 +192,9 @@ class SourcePump:
         size = SEQ_BYTES + len(head) + len(payload)
         await self.pacer.wait(size)
         parts = [out.seq.to_bytes(SEQ_BYTES, "big"), head] + ([payload] if payload else [])
-        await asyncio.wait_for(self.sender.send_async(parts), self.wait_timeout)
+        run, msg = self.session.run, out.message
+        release = (lambda: run.release_pages(msg.data)) if isinstance(msg, PageBatch) else None
+        await asyncio.wait_for(self.sender.send_async(parts, release=release), self.wait_timeout)
         # How fast the link takes it is measured where the bytes are written (on_sent).
         self.session.run.jobs.update(self.session.run.mig_id, wire=size)
 
@@ -226,6 +228,7 @@ class SourcePump:
         self._sender_done = asyncio.ensure_future(self.sender.wait())
         log.info("migration of %s to %s: %d direct data stream(s), %s", s.run.name, self.host, len(channels),
                  channel.cipher)
+        s.run.reuse_buffers = True  # the streams give each batch's buffer back once it is sealed
         s.data_connected(len(channels))
 
     def _data_ended(self) -> None:

@@ -248,6 +248,8 @@ class TargetPump:
             await asyncio.to_thread(self.receiver.close, 2.0)
         if self._receiving is not None:
             await asyncio.gather(self._receiving, return_exceptions=True)
+        # The receiver's callbacks point back here: let the buffers go with the migration.
+        self.receiver = self.listener = self._receiving = self._accepting = None
 
 
 def _is_ip(text: str) -> bool:

@@ -148,3 +148,31 @@ def test_a_peer_on_this_machine_never_counts_its_idle_core_as_spare():
     p = CompressionPolicy(peer_on_this_host=True)
     p.pack(PagesRead(numbers=(0,), data=text_pages(1), last=False))
     assert p.spare_cores == 0.0
+
+
+def test_text_after_random_pages_is_judged_as_text():
+    """Each batch's own ratio decides (B-2): random pages before do not make text look incompressible."""
+    p = CompressionPolicy(idle=lambda: None)
+    for _ in range(8):
+        p.link_sent(4 << 20, (4 << 20) / (119 * M))     # a 1 Gbit/s link, full
+    rand, text = random_pages(64), text_pages(64)
+    out = [p.pack(PagesRead(numbers=tuple(range(64)), data=d, last=False)) for d in (rand, rand, rand, text)]
+    assert [e.compressed for e in out] == [False, False, False, True]
+
+
+def test_the_link_rate_weighs_each_frame_by_the_time_it_took():
+    """A frame that only filled free socket buffer left 'at' GB/s; it must not make a
+    1 Gbit/s link look fast."""
+    p = CompressionPolicy(idle=lambda: None)
+    p.link_sent(4 << 20, 0.001)                          # into free buffer: 4 GB/s
+    for _ in range(7):
+        p.link_sent(4 << 20, (4 << 20) / (119 * M))      # then the link's own pace
+    assert 110 * M < p.link_rate < 140 * M
+
+
+def test_the_spare_cores_do_not_flip_on_one_idle_moment():
+    ticks = iter([(0, 0), (0, 100), (0, 200), (100, 300)])     # busy, busy, then one idle interval
+    p = CompressionPolicy(idle=lambda: next(ticks))
+    for _ in range(3):
+        p._probe(text_pages(1))
+    assert p.spare_cores < (os.cpu_count() or 1) * 0.5

@@ -10,9 +10,11 @@ find the port closed. The secret appears in no log, no state file and no process
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
+import re
 import socket
 
 import pytest
@@ -66,7 +68,6 @@ async def test_strangers_on_the_data_port_change_nothing(pair, tmp_path, monkeyp
     async def watched(offer, **kw):
         offers.append(offer)
         if len(offers) == 2:   # the second migration: strangers come first
-            import asyncio
             earlier = offers[0]
             wrong = type(offer)(address=offer.address, port=offer.port, cipher=offer.cipher, streams=offer.streams,
                                 migration_id=offer.migration_id, secret=bytes(32))
@@ -75,7 +76,12 @@ async def test_strangers_on_the_data_port_change_nothing(pair, tmp_path, monkeyp
                 attacks[name] = await asyncio.to_thread(closed_without_a_word, data, offer.address, offer.port)
         channels = await real(offer, **kw)
         if len(offers) == 2:
-            attacks["after the stream"] = refused_now(offer.address, offer.port)
+            # The listener closes its port right after the last stream arrived; a stranger
+            # in that instant is taken off the backlog and refused like the others.
+            late = await asyncio.to_thread(refused_now, offer.address, offer.port)
+            attacks["late refused at once"] = late
+            attacks["after the stream"] = late or await asyncio.to_thread(
+                closed_without_a_word, b"", offer.address, offer.port)
         return channels
     monkeypatch.setattr(source_pump, "open_streams", watched)
 
@@ -85,6 +91,7 @@ async def test_strangers_on_the_data_port_change_nothing(pair, tmp_path, monkeyp
     assert (await ssh_ldm(src, "migrate-domain ldg1 t5440-sys-2"))[:1] == (0,)
     assert (await ssh_ldm(tgt, "migrate-domain ldg1 t5440-sys-1"))[:1] == (0,)
     assert len(offers) == 2
+    late_refused = attacks.pop("late refused at once")
     assert attacks == {"nothing": True, "garbage": True, "wrong secret": True, "replay": True,
                        "after the stream": True}
     assert refused_now(offers[1].address, offers[1].port), "the data port is still open after the migration"
@@ -94,7 +101,9 @@ async def test_strangers_on_the_data_port_change_nothing(pair, tmp_path, monkeyp
     assert (job.state, job.transport, job.streams) == ("completed", "native", 1)
     # Each stranger logged once, without a byte of what it sent or of the secret.
     refusals = [r.getMessage() for r in caplog.records if "refused a data connection" in r.getMessage()]
-    assert len(refusals) == 4, refusals
+    assert len(refusals) in ((4,) if late_refused else (4, 5)), refusals
+    peers = [re.search(r"127\.0\.0\.1:\d+", line).group(0) for line in refusals]
+    assert len(set(peers)) == len(peers), "a stranger was logged twice"
     text = "\n".join(r.getMessage() for r in caplog.records)
     state = b"".join(open(os.path.join(d, f), "rb").read() for d, _, fs in os.walk(tmp_path) for f in fs
                      if f.startswith("ldom.db") or f.endswith((".log", ".toml", ".json")))

@@ -130,7 +130,8 @@ def pack_pages(data, *, compress: bool = True) -> tuple[bytes, bool]:
         return b"", False
     if compress:
         return _zc().compress(data), True
-    return bytes(data), False
+    # As they are: a view of the sender's buffer stays a view (it is sealed where it lies).
+    return (data if isinstance(data, (bytes, memoryview)) else bytes(data)), False
 
 
 def _runs(numbers) -> list[list[int]]:

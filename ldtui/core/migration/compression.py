@@ -23,30 +23,32 @@ class CompressionPolicy:
 
     Compressing a batch of ``n`` bytes costs ``n / C`` seconds of a worker thread (``C``
     the compressor's speed) and leaves ``r·n`` bytes (``r`` its ratio) for the link, which
-    moves ``L`` bytes a second (the event loop encrypting and writing them). Two cases:
+    moves ``L`` bytes a second. Two cases:
 
-    - *no spare core* (both cores busy — on loopback the target ``ldmd`` and the source's
-      loop take one each): the compressor's CPU is taken from the loop, so the costs add
-      up: ``n/C + r·n/L < n/L``, i.e. it pays when the *saving rate* ``(1 - r)·C`` beats
-      ``L``;
-    - *a spare core*: the worker compresses batch *n+1* while the loop sends batch *n*,
-      so a batch costs ``max(n/C, r·n/L)`` instead of ``n/L``: it pays when the
-      compressor outruns the link (``C > L``) and saves anything (``r < 1``). Only when
-      the target runs on another machine: on this one (a loopback peer, as in the lab and
-      the benchmark) the idle core is the target's, which needs it to decompress —
-      measured, counting it as spare compressed ~5 % of the batches and cost ~20 %.
+    - *no spare core* (both cores busy — on loopback the target ``ldmd`` and the source
+      take one each): the compressor's CPU is taken from the sending, so the costs add up:
+      ``n/C + r·n/L < n/L``, i.e. it pays when the *saving rate* ``(1 - r)·C`` beats ``L``;
+    - *a spare core*: the worker compresses batch *n+1* while batch *n* leaves, so a batch
+      costs ``max(n/C, r·n/L)`` instead of ``n/L``: it pays when the compressor outruns
+      the link (``C > L``) and saves anything (``r < 1``). Only when the target runs on
+      another machine: on this one (a loopback peer, as in the lab and the benchmark) the
+      idle core is the target's, which needs it to decompress.
 
-    ``C`` and ``r`` are measured on a sample (the first :attr:`PROBE_BYTES`) of every
-    :attr:`PROBE_EVERY`-th batch and on every batch actually compressed; ``L`` from the time
-    each frame takes to leave (never above a ``-b`` cap); spare cores from the host's idle
-    time (``/proc/stat``) since the last probe. Measured here (docs/PERFORMANCE.md):
-    text-like pages at zstd level 1 keep 42 % at ~0.3 GB/s (saving ~0.18 GB/s) while a
-    loopback channel carries ~0.6 GB/s, so on loopback batches go as they are; behind a
-    1 Gbit/s link or a ``-b 100M`` cap text-like batches go compressed, random ones never.
+    ``r`` is the batch's own: whenever compressing could pay at all (``C > L``), a sample
+    of each batch (the first :attr:`SAMPLE_BYTES`) is compressed first, so text pages that
+    follow random ones are judged as text. ``C`` is a running average over samples and
+    compressed batches; on a link faster than the compressor only every
+    :attr:`PROBE_EVERY`-th batch is sampled, to keep it current. ``L`` is the bytes the
+    data path wrote over the seconds it took to write them, over the last
+    :attr:`LINK_SAMPLES` frames (never above a ``-b`` cap) — frames that only filled free
+    socket buffer weigh as little as the time they took. Spare cores are the host's idle
+    time (``/proc/stat``) between samples, smoothed so the choice does not flip between
+    the two rules from one batch to the next.
     """
 
     PROBE_EVERY = 16
-    PROBE_BYTES = 256 << 10
+    SAMPLE_BYTES = 64 << 10
+    LINK_SAMPLES = 8
     _ALPHA = 0.3
 
     def __init__(self, *, cap: int | None = None, idle=None, peer_on_this_host: bool = False) -> None:
@@ -57,13 +59,15 @@ class CompressionPolicy:
         self.speed = 0.0
         """Compressor input bytes per second of compressing, over recent measurements."""
         self.ratio = 1.0
-        """Compressed size ÷ input size, over recent measurements."""
+        """Compressed size ÷ input size of the last sample or batch compressed."""
         self.link_rate = 0.0
         """Wire bytes a second of recent frames (0 until measured)."""
         self.spare_cores = 0.0
-        """Idle cores of this host since the last probe (0 where that cannot be read)."""
+        """Idle cores of this host, smoothed over recent samples (0 where that cannot be read)."""
         self._idle = idle or ((lambda: None) if peer_on_this_host else host_idle)
         self._idle_mark = self._idle()
+        self._spare_seen = False
+        self._sent: list[tuple[int, float]] = []
 
     @property
     def saving_rate(self) -> float:
@@ -74,9 +78,8 @@ class CompressionPolicy:
         return new if first else old + self._ALPHA * (new - old)
 
     def _measure(self, nbytes: int, out: int, seconds: float) -> None:
-        first = not self.speed
-        self.speed = self._mix(self.speed, nbytes / max(seconds, 1e-6), first)
-        self.ratio = self._mix(self.ratio, min(out / nbytes, 1.0), first)
+        self.speed = self._mix(self.speed, nbytes / max(seconds, 1e-6), not self.speed)
+        self.ratio = min(out / nbytes, 1.0)
 
     def should_compress(self) -> bool:
         if not self.speed or not self.link_rate or self.ratio >= 1.0:
@@ -85,11 +88,15 @@ class CompressionPolicy:
             return self.speed > self.link_rate
         return self.saving_rate > self.link_rate
 
+    def _could_pay(self) -> bool:
+        """Whether compressing any batch could pay on this link (or it is not known yet)."""
+        return not self.speed or not self.link_rate or self.speed > self.link_rate
+
     def pack(self, event: PagesRead) -> PagesRead:
         """Runs in a worker thread: the batch's payload, compressed or not."""
         self.batches += 1
         data = event.data
-        if self.batches % self.PROBE_EVERY == 1 or not self.speed:
+        if self._could_pay() or self.batches % self.PROBE_EVERY == 1:
             self._probe(data)
         if not self.should_compress():
             packed, _ = codec.pack_pages(data, compress=False)
@@ -104,7 +111,7 @@ class CompressionPolicy:
         return attrs.evolve(event, packed=packed, compressed=compressed)
 
     def _probe(self, data) -> None:
-        sample = memoryview(data)[:self.PROBE_BYTES]
+        sample = memoryview(data)[:self.SAMPLE_BYTES]
         start = time.perf_counter()
         out, _ = codec.pack_pages(sample, compress=True)
         self._measure(len(sample), len(out), time.perf_counter() - start)
@@ -112,13 +119,18 @@ class CompressionPolicy:
         if mark and self._idle_mark:
             idle, total = mark[0] - self._idle_mark[0], mark[1] - self._idle_mark[1]
             if total > 0:
-                self.spare_cores = idle / total * (os.cpu_count() or 1)
+                spare = idle / total * (os.cpu_count() or 1)
+                self.spare_cores = self._mix(self.spare_cores, spare, not self._spare_seen)
+                self._spare_seen = True
         self._idle_mark = mark
 
     def link_sent(self, nbytes: int, seconds: float) -> None:
-        if nbytes >= 64 << 10 and seconds > 0:
-            rate = nbytes / seconds
-            self.link_rate = self._mix(self.link_rate, min(rate, self.cap) if self.cap else rate, not self.link_rate)
+        """A frame of ``nbytes`` took ``seconds`` to be written (any thread)."""
+        if nbytes < 64 << 10 or seconds <= 0:
+            return
+        sent = self._sent = (self._sent + [(nbytes, seconds)])[-self.LINK_SAMPLES:]
+        rate = sum(n for n, _ in sent) / sum(t for _, t in sent)
+        self.link_rate = min(rate, self.cap) if self.cap else rate
 
 
 def on_this_host(peer: tuple[str, int] | None) -> bool:

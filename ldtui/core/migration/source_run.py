@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import mmap
 import uuid as uuidlib
 
 import attrs
@@ -27,6 +29,8 @@ BATCH_PAGES = 512
 migration costs per batch (reading, the engine, the sessions, waking threads) is paid half
 as often as with 2 MiB; twice that gains nothing more (docs/PERFORMANCE.md)."""
 ZERO_PAGE = bytes(PAGE_SIZE)
+POOL_BUFFERS = 12
+"""Page buffers kept for reuse: the window's batches in flight, the one being read, one spare."""
 
 JOB_STATE = {"completed": "completed", "passed": "completed", "failed": "failed", "refused": "failed",
              "cancelled": "cancelled", "error": "error"}
@@ -80,6 +84,11 @@ class SourceRun(Run):
         self._journal_name = name
         self.batch_pages = batch_pages
         self._pending_read = False
+        self.reuse_buffers = False
+        """Read pages into pooled buffers (the transport then calls :meth:`release_pages`
+        for every batch once it has left); otherwise each batch owns fresh bytes."""
+        self._pool: list[mmap.mmap] = []
+        self._owned: dict[int, mmap.mmap] = {}
         self._runs = iter(())
         self._ledger: PageLedger | None = None
         self._full_round = False
@@ -235,37 +244,89 @@ class SourceRun(Run):
             return LocalFailure(f"Unable to read the memory of LDom {self.name}: {e}")
 
     def _read_batch(self) -> PagesRead:
-        """Up to a batch of pages: one large read per run, zero pages picked out (B-2)."""
+        """Up to a batch of pages: one large read per run, zero pages picked out (B-2).
+
+        With :attr:`reuse_buffers` the runs are read into one buffer of a small pool, the
+        non-zero pages packed to its front in page order, so the batch's data is a view of
+        that buffer — nothing allocated, nothing joined; :meth:`release_pages` gives the
+        buffer back once the batch has left."""
         mem = self.manager.hv.memory(self.uuid)
+        buf = self._take_buffer() if self.reuse_buffers else None
         numbers: list[int] = []
         parts: list = []
         zeros: list[int] = []
+        filled = 0
         for first, n in self._runs:
-            block = mem.read_pages(first, n)
-            # A page compare stops at its first non-zero byte: 256 of them take ~45 µs,
-            # where one substring search for a zero page in the block took ~120 µs.
-            nonzero = [k for k in range(n) if not block.startswith(ZERO_PAGE, k * PAGE_SIZE)]
-            if len(nonzero) == n:
+            room = self.batch_pages - len(numbers)
+            split = n > room
+            if split:
+                # Never more than a batch of pages in one message: the rest of the run
+                # starts the next batch (the record size on the data streams is bounded).
+                self._runs = itertools.chain([(first + room, n - room)], self._runs)
+                n = room
+            if buf is not None:
+                block, base = buf, filled
+                mem.read_into(first, n, memoryview(buf)[base:base + n * PAGE_SIZE])
+            else:
+                block, base = mem.read_pages(first, n), 0
+            # A page compare stops at its first non-zero byte: far cheaper than one
+            # substring search for a zero page in the block.
+            if buf is not None:
+                nonzero = [k for k in range(n)
+                           if buf.find(ZERO_PAGE, base + k * PAGE_SIZE, base + (k + 1) * PAGE_SIZE) < 0]
+            else:
+                nonzero = [k for k in range(n) if not block.startswith(ZERO_PAGE, k * PAGE_SIZE)]
+            if len(nonzero) != n and not self._full_round:
+                # A page that held data and reads as zeros now: the target must know.
+                kept = set(nonzero)
+                zeros.extend(first + k for k in range(n) if k not in kept)
+            if buf is not None:
+                if len(nonzero) != n:
+                    # Pack the non-zero pages down over the zero ones (never overlapping).
+                    for i, k in enumerate(nonzero):
+                        if i != k:
+                            dst, src = base + i * PAGE_SIZE, base + k * PAGE_SIZE
+                            buf[dst:dst + PAGE_SIZE] = memoryview(buf)[src:src + PAGE_SIZE]
+                numbers.extend(first + k for k in nonzero)
+                filled += len(nonzero) * PAGE_SIZE
+            elif len(nonzero) == n:
                 numbers.extend(range(first, first + n))
                 parts.append(block)
             else:
                 view = memoryview(block)
-                if not self._full_round:
-                    # A page that held data and reads as zeros now: the target must know.
-                    kept = set(nonzero)
-                    zeros.extend(first + k for k in range(n) if k not in kept)
                 for k in nonzero:
                     numbers.append(first + k)
                     parts.append(view[k * PAGE_SIZE:(k + 1) * PAGE_SIZE])
-            if len(numbers) >= self.batch_pages or len(zeros) >= self.batch_pages:
+            if split or len(numbers) >= self.batch_pages or len(zeros) >= self.batch_pages:
                 break
         else:
-            if (numbers or zeros) and self._live_running():
-                # Pre-copy: the round's end comes as an empty batch of its own, so the
-                # transport can let the target catch up before the engine decides.
-                return self._batch(numbers, parts, zeros, last=False)
-            return self._batch(numbers, parts, zeros, last=True)
-        return self._batch(numbers, parts, zeros, last=False)
+            last = not ((numbers or zeros) and self._live_running())
+            # Pre-copy: the round's end comes as an empty batch of its own, so the
+            # transport can let the target catch up before the engine decides.
+            return self._batch(numbers, parts, zeros, last=last, buf=buf, filled=filled)
+        return self._batch(numbers, parts, zeros, last=False, buf=buf, filled=filled)
+
+    # -- the pool of page buffers ------------------------------------------------------------
+    def _take_buffer(self) -> mmap.mmap:
+        # Anonymous mappings, not heap memory: when the migration is over they go back to
+        # the system whole, where large heap blocks freed and taken again left each
+        # ldmd's resident memory a little larger after every migration.
+        try:
+            return self._pool.pop()
+        except IndexError:
+            buf = mmap.mmap(-1, self.batch_pages * PAGE_SIZE)
+            self._owned[id(buf)] = buf
+            return buf
+
+    def release_pages(self, data) -> None:
+        """The batch whose pages are ``data`` has left: its buffer may be read into again.
+        Safe from any thread; data that is not one of this run's buffers is ignored."""
+        buf = data.obj if isinstance(data, memoryview) else None
+        if buf is not None and self._owned.get(id(buf)) is buf:
+            if len(self._pool) < POOL_BUFFERS:
+                self._pool.append(buf)
+            else:
+                del self._owned[id(buf)]
 
     def _live_running(self) -> bool:
         return self.engine.live and self.manager.hv.get(self.uuid).run_state is RunState.RUNNING
@@ -282,8 +343,13 @@ class SourceRun(Run):
             return attrs.evolve(event, at=self.manager.clock(),
                                 dirty=self.manager.hv.memory(self.uuid).dirty_count)
 
-    def _batch(self, numbers, parts, zeros, *, last: bool) -> PagesRead:
-        data = parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
+    def _batch(self, numbers, parts, zeros, *, last: bool, buf=None, filled: int = 0) -> PagesRead:
+        if buf is not None:
+            data = memoryview(buf)[:filled]
+            if not numbers:
+                self.release_pages(data)  # nothing of it travels
+        else:
+            data = parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
         ledger = self._ledger
         ledger.set_many(numbers, data, PAGE_SIZE)
         for page in zeros:

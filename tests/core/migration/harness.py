@@ -16,7 +16,7 @@ from ldtui.core.manager import Manager
 from ldtui.core.migration import (
     SourceRun, TargetRun, cancel_migration, decode, encode, recover,
 )
-from ldtui.core.migration.messages import DataChannel
+from ldtui.core.migration.messages import DataChannel, PageBatch
 from ldtui.core.migration.source_session import SourceSession
 from ldtui.core.migration.target_session import TargetSession
 from ldtui.core.model import MigrationRole
@@ -165,6 +165,8 @@ class Pair:
             frame = encode(out.message)
             native = out.data and self.ss.transport == "native"
             self.to_target.append(data_frame(out.seq, frame) if native else frame)
+            if isinstance(out.message, PageBatch):
+                self.src.release_pages(out.message.data)  # the frame holds its own bytes now
 
     def begin(self, name: str, *, target_name: str | None = None, dry_run: bool = False,
               batch_pages: int = 64, user: str = "root", target_user: str | None = None, live: bool = False,
@@ -225,6 +227,7 @@ class Pair:
             self.trace.append(f"← {type(msg).__name__}")
             self.ss.received(msg)
             if self.ss.data_channel is not None:
+                self.src.reuse_buffers = True
                 self.ss.data_connected(1)
             self._flush_source()
         elif what == "read":
