@@ -53,6 +53,12 @@ class MigrationProgress:
     """Data connections of a native migration."""
     transport_reason: str = ""
     """Why a migration that could have used direct data connections is tunnelled."""
+    round_bytes: tuple[int, ...] = ()
+    """Guest memory sent in each round, the first full copy first: one per pre-copy round
+    and then the final one (live, B-1), or the one copy of a suspended domain. While the
+    migration runs, the last one is the round being sent."""
+    suspended_round: int = -1
+    """Which of ``round_bytes`` was sent with the domain suspended; -1 while it runs."""
 
 
 @attrs.frozen(kw_only=True)

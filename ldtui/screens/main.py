@@ -22,6 +22,7 @@ from ldtui.screens.flows import Flows
 from ldtui.widgets.cells import (JOB_COLUMNS, JOB_WIDTHS, Cell, compact_host_cells, domain_cells, host_cells,
                                  job_cells, job_detail_lines, sort_value)
 from ldtui.widgets.fleet import Event, HostView, clock_text
+from ldtui.widgets.job_picture import JobPicture
 from ldtui.widgets.layout import SORT_STAND_INS, Layout, layout_for
 from ldtui.widgets.tables import KeyedTable
 
@@ -132,6 +133,9 @@ class MainScreen(Flows, Screen[None]):
                 with Vertical(id="jobs-pane"):
                     yield KeyedTable(JOB_COLUMNS, id="jobs", default_order=_job_order, widths=JOB_WIDTHS)
                     yield Static("", id="job-detail")
+                    picture = JobPicture(id="job-picture")
+                    picture.fit_to(self.app.size.height)
+                    yield picture
                     yield ProgressBar(total=100, show_eta=False, id="job-bar")
             with TabPane("Events", id="events-tab"):
                 yield RichLog(id="events", wrap=False, markup=False, max_lines=5000)
@@ -145,10 +149,12 @@ class MainScreen(Flows, Screen[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.fit_to(event.size.width)
+        self.query_one("#job-picture", JobPicture).fit_to(event.size.height)
 
     def on_screen_resume(self) -> None:
         # A resize while a dialog was on top reached only the dialog.
         self.fit_to(self.app.size.width)
+        self.query_one("#job-picture", JobPicture).fit_to(self.app.size.height)
 
     def fit_to(self, width: int) -> None:
         """Switch between the narrow and the wide layout (``widgets.layout``), keeping the
@@ -267,14 +273,17 @@ class MainScreen(Flows, Screen[None]):
         table = self.query_one("#jobs", KeyedTable)
         detail = self.query_one("#job-detail", Static)
         bar = self.query_one("#job-bar", ProgressBar)
+        picture = self.query_one("#job-picture", JobPicture)
         key = table.selected_key
         pair = self._job_rows().get(key) if key else None
         if pair is None:
             self._show(detail, Text("no migrations yet — press m on a domain to start one", style="italic"))
+            picture.show(None, ())
             if bar.progress != 0:
                 bar.update(progress=0)
             return
         host, job = pair
+        picture.show(job, self.ldtui.fleet.history.samples(job.id))
         lines = job_detail_lines(job)
         self._show(detail, Text("\n".join(lines)))
         if bar.progress != job.progress:

@@ -13,6 +13,7 @@ import time
 import attrs
 
 from ldtui.core.snapshot import DomainRow, HostSnapshot, MigrationProgress
+from ldtui.widgets.job_history import RateHistory
 
 
 @attrs.frozen
@@ -111,6 +112,8 @@ class Fleet:
         the target's view because the source decides how it ends (SPEC G-12)."""
         self.job_hosts: dict[str, str] = {}
         """Which host reported each job in ``jobs``."""
+        self.history = RateHistory()
+        """Each running job's rate and dirty rate over time, as this console saw them."""
         for name in names:
             self.add(name)
 
@@ -179,6 +182,7 @@ class Fleet:
             return []
         self.jobs[key] = job
         self.job_hosts[key] = hostname
+        self.history.note(job, now)
         if before is None:
             verb = "to" if job.role == "source" else "from"
             return [Event(now, hostname, f"migration of {job.domain} {verb} {job.peer_host}: {job.state}")]

@@ -8,31 +8,38 @@ from __future__ import annotations
 import attrs
 from textual.widgets import Input
 
-from tests.tui.fakes import FakeHost, domain, job
-from tests.tui.scenario import console, seed_hosts, settle
+from tests.tui.fakes import M, FakeHost, domain, job
+from tests.tui.scenario import FROZEN, console, seed_hosts, settle
 
 SIZE = (140, 40)
-SIZES = {"main-80x24": (80, 24), "main-160x45": (160, 45)}
-"""Scenes drawn at another terminal size than ``SIZE``: the main screen's narrow layout and
-a large terminal."""
+SIZES = {"main-80x24": (80, 24), "main-160x45": (160, 45), "jobs-80x24": (80, 24)}
+"""Scenes drawn at another terminal size than ``SIZE``: the narrow layout and a large
+terminal."""
 
 
 def size_of(scene: str) -> tuple[int, int]:
     return SIZES.get(scene, SIZE)
 
 
+STARTED = FROZEN - 66
+"""The live migration of the scenes started a minute before the frozen clock's now."""
+
+
 def mid_migration() -> tuple[FakeHost, FakeHost]:
     """ldg-src moving live to t5440-sys-2 as ldg-tgt at 42 %, an earlier failure in the history."""
     a, b = seed_hosts()
     src = job("ldg-src", "source", "t5440-sys-2", peer_domain="ldg-tgt", progress=42, job_id="m-2",
-              started=1_700_000_100.0)
+              started=STARTED)
     tgt = job("ldg-tgt", "target", "t5440-sys-1", peer_domain="ldg-src", progress=42, job_id="m-2",
-              started=1_700_000_100.0)
+              started=STARTED)
     old = job("ldg1", "source", "t5440-sys-2", phase=1, progress=0, state="failed", job_id="m-1",
               reason="Unable to bind 2G memory region at real address 0x8000000")
-    # A live migration (B-1) in its third pre-copy round: the source still runs.
-    live = dict(live=True, iteration=3, dirty_rate=20 * (1 << 20), expected_downtime_ms=85.0, transport="native",
-                streams=1)
+    # A live migration (B-1) in its third round (iteration 2): the first full copy, one
+    # round of what the guest dirtied meanwhile, and the next one being sent; the source
+    # still runs.
+    rounds = (330 * M, 76 * M)
+    live = dict(live=True, iteration=2, rate=6.6 * M, dirty_rate=1.4 * M, expected_downtime_ms=860.0,
+                transport="native", streams=1, round_bytes=(*rounds, src.bytes_sent - sum(rounds)))
     src, tgt = attrs.evolve(src, **live), attrs.evolve(tgt, **live)
     a.set("ldg-src", state="active", flags="-n---s", vcpus=4, migration=src)
     a.jobs = [old, src]
@@ -78,8 +85,25 @@ def migrate_form():
     return app, before
 
 
+def rate_samples(job, until: float = FROZEN):
+    """What a console open since the migration started sampled of it, once a second: the
+    rate settling after the first seconds, the guest dirtying a little faster in the later
+    rounds (made up, the same in every run)."""
+    seconds = int(until - job.started)
+    for t in range(1, seconds):
+        rate = min(t, 3) / 3 * (6.4 + 0.3 * ((t * 7) % 5) / 4) * M
+        dirty = (0.9 + 0.5 * min(t / seconds, 1.0) + 0.2 * ((t * 3) % 4) / 3) * M
+        yield attrs.evolve(job, rate=rate, dirty_rate=dirty, bytes_sent=int(job.bytes_sent * t / seconds)), \
+            job.started + t
+
+
 def jobs_view():
-    app = console(*mid_migration(), poll=0.2)
+    """The jobs view during the live migration of ``mid_migration``, watched from its start."""
+    hosts = mid_migration()
+    app = console(*hosts, poll=0.2)
+    running = next(j for j in hosts[0].jobs if j.state == "running")
+    for sample, when in rate_samples(running):
+        app.fleet.history.note(sample, when)
 
     async def before(pilot) -> None:
         await _loaded(pilot)
@@ -124,6 +148,7 @@ SCENES = {
     "main-160x45": main_screen,
     "migrate-form": migrate_form,
     "jobs": jobs_view,
+    "jobs-80x24": jobs_view,
     "recovery": recovery_wizard,
     "help": help_screen,
 }

@@ -96,6 +96,10 @@ class SourceMigration(Engine):
         self.forced_switchover = False
         self._round_planned = 0
         self._round_sent = 0
+        self.round_pages: list[int] = []
+        """Non-zero pages sent in each round so far, the round being sent last."""
+        self.suspended_round = -1
+        """Which of ``round_pages`` is sent with the domain suspended (-1: none yet)."""
         self._round_started = 0.0
         self._dirty = 0
 
@@ -173,6 +177,9 @@ class SourceMigration(Engine):
         self._round_planned = ev.pages
         self._round_sent = 0
         self._round_started = ev.at
+        self.round_pages.append(0)
+        if self.state is _S.TRANSFERRING:
+            self.suspended_round = len(self.round_pages) - 1
         return [ReadPages()]
 
     def _on_PagesRead(self, ev: PagesRead) -> list:
@@ -181,6 +188,8 @@ class SourceMigration(Engine):
         if n or ev.zeros:
             self._sent += n
             self._round_sent += n
+            if self.round_pages:
+                self.round_pages[-1] += n
             self.zero_markers += len(ev.zeros)
             actions.append(Send(PageBatch(numbers=ev.numbers, data=ev.data, zeros=ev.zeros, sent=self._sent,
                                           total=self._sent + self.pages_remaining, round=self.round,

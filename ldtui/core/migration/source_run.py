@@ -145,7 +145,9 @@ class SourceRun(Run):
                          bytes_total=(e.pages_sent + e.pages_remaining) * PAGE_SIZE,
                          iteration=e.round, dirty_rate=c.dirty_rate if e.live else 0.0,
                          expected_downtime_ms=c.expected_downtime_ms if e.live else 0.0,
-                         throttle=c.throttle, zero_pages=self.zero_pages)
+                         throttle=c.throttle, zero_pages=self.zero_pages,
+                         round_bytes=tuple(pages * PAGE_SIZE for pages in e.round_pages),
+                         suspended_round=e.suspended_round)
 
     def journal_extra(self) -> dict:
         return {"uuid": self.uuid, "strands": list(self._strands), "reserved": list(self._reserved),

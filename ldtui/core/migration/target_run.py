@@ -45,6 +45,9 @@ class TargetRun(Run):
         self._go: tuple[float, float] | None = None
         """(when Go arrived here, how long the source had been paused then, in ms)."""
         self._downtime_ms = 0.0
+        self._round_pages: list[int] = []
+        """Pages received in each round, as the source numbered its rounds."""
+        self._suspended_round = -1
 
     def receive(self, message) -> list:
         """A message from the source; returns the messages to answer with."""
@@ -169,8 +172,17 @@ class TargetRun(Run):
         self._ledger.set_many(numbers, data, PAGE_SIZE)
         self._unflushed += len(numbers) + len(b.zeros)
         self._received += len(numbers)
+        rounds = self._round_pages
+        rounds.extend(0 for _ in range(b.round + 1 - len(rounds)))
+        rounds[b.round] += len(numbers)
+        if self.engine.image_seen:
+            # Pre-copy rounds are all in before the source suspends (it drains the link
+            # before it decides to): what follows the runtime image is the final round.
+            self._suspended_round = b.round
         self.jobs.update(self.mig_id, bytes_sent=self._received * PAGE_SIZE,
-                         bytes_total=max(b.total, b.sent) * PAGE_SIZE, iteration=b.round)
+                         bytes_total=max(b.total, b.sent) * PAGE_SIZE, iteration=b.round,
+                         round_bytes=tuple(pages * PAGE_SIZE for pages in rounds),
+                         suspended_round=self._suspended_round)
 
     def flush_precopy(self) -> None:
         """Live, while the source still runs: commit the pages written so far to the memory
