@@ -18,9 +18,12 @@ migrates again::
         DOWNTIME     21 ms
         DATA         3.2G of memory, 3.3G on the wire, 131072 zero pages not sent
         RATE         474.2M/s
+        TRANSPORT    native, 1 stream
+        ROUND BYTES  2.1G, 410.5M, 96.0M, 12.3M suspended
 
 ``-p``: ``LAST`` then ``|op=migration|result=…|target=…|mode=…|rounds=…|started=…
-|finished=…|total-time=MS|downtime=MS|processed=…|wire=…|rate=…|zero-pages=…|reason=…``.
+|finished=…|total-time=MS|downtime=MS|processed=…|wire=…|rate=…|zero-pages=…|transport=…
+|streams=…|round-bytes=B,B,…|suspended-round=N|reason=…``.
 """
 
 from __future__ import annotations
@@ -69,6 +72,10 @@ def _rows(job: MigrationProgress) -> list[str]:
     detail += [("DATA", data), ("RATE", f"{human_bytes(job.rate)}/s")]
     if job.transport:
         detail.append(("TRANSPORT", transport_text(job)))
+    if job.live and job.round_bytes:
+        rounds = [human_bytes(b) + (" suspended" if i == job.suspended_round else "")
+                  for i, b in enumerate(job.round_bytes)]
+        detail.append(("ROUND BYTES", ", ".join(rounds)))
     if job.peer_domain and job.peer_domain != job.domain:
         detail.append(("NAME THERE", job.peer_domain))
     if job.reason:
@@ -85,6 +92,7 @@ def _fields(job: MigrationProgress) -> str:
         "finished": int(job.finished), "total-time": int(round(_total_seconds(job) * 1000)),
         "downtime": int(round(job.downtime_ms)), "processed": job.bytes_sent, "wire": job.bytes_on_wire,
         "rate": int(job.rate), "zero-pages": job.zero_pages, "transport": job.transport, "streams": job.streams,
+        "round-bytes": ",".join(str(b) for b in job.round_bytes), "suspended-round": job.suspended_round,
         "reason": field_text(job.reason),
     }
     return "".join(f"|{k}={v}" for k, v in fields.items())

@@ -22,4 +22,4 @@ def test_console_targets_explain_a_slow_stream_of_snapshots():
     assert t["key-press p99 <= 50 ms during the migration"]["met"] is True
     gap = t["longest gap between two snapshots of the source during the migration <= 1 s"]
     assert gap["met"] is False and gap["value"] == pytest.approx(1200.0)
-    assert "every 1 s + a request's round trip" in gap["instead"] and "max 200 ms" in gap["instead"]
+    assert "every 0.5 s while a migration runs" in gap["instead"] and "max 200 ms" in gap["instead"]

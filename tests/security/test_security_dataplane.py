@@ -33,10 +33,13 @@ def hello(offer, stream: int = 0) -> bytes:
 
 
 def closed_without_a_word(data: bytes, address, port) -> bool:
-    """Connect, send ``data``, and see the peer close having said nothing."""
+    """Connect, send ``data`` (or, with none, half-close at once: a peer that says
+    nothing), and see the listener close having said nothing."""
     with socket.create_connection((address, port), timeout=5) as s:
         if data:
             s.sendall(data)
+        else:
+            s.shutdown(socket.SHUT_WR)
         s.settimeout(10)
         try:
             return s.recv(1) == b""
@@ -88,8 +91,8 @@ async def test_strangers_on_the_data_port_change_nothing(pair, tmp_path, monkeyp
     src, tgt = pair["t5440-sys-1"], pair["t5440-sys-2"]
     src.manager.set_guest("ldg1", write_rate=0)   # a quiet guest: its digest must survive as it is
     digest = src.manager.guest_info("ldg1")["digest"]
-    assert (await ssh_ldm(src, "migrate-domain ldg1 t5440-sys-2"))[:1] == (0,)
-    assert (await ssh_ldm(tgt, "migrate-domain ldg1 t5440-sys-1"))[:1] == (0,)
+    assert (await ssh_ldm(src, "migrate-domain ldg1 t5440-sys-2", timeout=90))[:1] == (0,)
+    assert (await ssh_ldm(tgt, "migrate-domain ldg1 t5440-sys-1", timeout=90))[:1] == (0,)
     assert len(offers) == 2
     late_refused = attacks.pop("late refused at once")
     assert attacks == {"nothing": True, "garbage": True, "wrong secret": True, "replay": True,

@@ -123,3 +123,18 @@ def test_completed_needs_status_and_a_known_name(hosts):
 def _field(text: str, key: str) -> str:
     line = text.splitlines()[3]
     return dict(part.split("=", 1) for part in line.strip("|").split("|"))[key]
+
+
+def test_the_last_live_migration_lists_its_rounds(hosts):
+    from harness import rewrite_pages
+    a, b = hosts
+    make_guest(a)
+    p = Pair(a, b, between=rewrite_pages(2))
+    p.begin("ldg1", live=True, downtime_limit_ms=1, batch_pages=16)
+    p.run()
+    assert p.src.outcome.status == "completed"
+    text = ldm(a, "list -o status --completed ldg1").stdout
+    line = next(x for x in text.splitlines() if x.startswith("    ROUND BYTES  "))
+    assert line.endswith(" suspended") and line.count(",") >= 1
+    fields = _field(ldm(a, "list -o status --completed -p ldg1").stdout, "round-bytes").split(",")
+    assert len(fields) >= 2 and all(f.isdigit() for f in fields)
