@@ -90,6 +90,9 @@ async def test_strangers_on_the_data_port_change_nothing(pair, tmp_path, monkeyp
 
     src, tgt = pair["t5440-sys-1"], pair["t5440-sys-2"]
     src.manager.set_guest("ldg1", write_rate=0)   # a quiet guest: its digest must survive as it is
+    memory = src.manager.hv.memory(src.manager.domain("ldg1").uuid)
+    for page in range(600):                        # memory worth a few page batches
+        memory.write_page(page, os.urandom(8192), track=False)
     digest = src.manager.guest_info("ldg1")["digest"]
     assert (await ssh_ldm(src, "migrate-domain ldg1 t5440-sys-2", timeout=90))[:1] == (0,)
     assert (await ssh_ldm(tgt, "migrate-domain ldg1 t5440-sys-1", timeout=90))[:1] == (0,)
@@ -104,7 +107,8 @@ async def test_strangers_on_the_data_port_change_nothing(pair, tmp_path, monkeyp
     assert (job.state, job.transport, job.streams) == ("completed", "native", 1)
     # Each stranger logged once, without a byte of what it sent or of the secret.
     refusals = [r.getMessage() for r in caplog.records if "refused a data connection" in r.getMessage()]
-    assert len(refusals) in ((4,) if late_refused else (4, 5)), refusals
+    # The four strangers, and (when they got in before the port closed) the late ones.
+    assert len(refusals) == 4 if late_refused else 4 <= len(refusals) <= 6, refusals
     peers = [re.search(r"127\.0\.0\.1:\d+", line).group(0) for line in refusals]
     assert len(set(peers)) == len(peers), "a stranger was logged twice"
     text = "\n".join(r.getMessage() for r in caplog.records)
