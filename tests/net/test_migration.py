@@ -173,9 +173,39 @@ async def test_a_link_lost_during_the_transfer_rolls_both_sides_back(cut_lab, fa
     assert src.store.journal_entries() == [] and lab["t5440-sys-2"].manager.store.journal_entries() == []
 
 
-async def test_a_target_this_host_cannot_reach(lab):
-    code, out, err = await ssh_ldm(lab["t5440-sys-1"], "migrate ldg1 t5440-sys-9")
-    assert code == 1
-    assert err.splitlines()[0] == "Failed to establish connection with ldmd(1m) on target: t5440-sys-9"
-    assert len(err.splitlines()) == 5
+async def test_a_target_this_host_has_no_peer_entry_for(lab):
+    """G-4, G-5: nothing was tried, so not the seed's 8-4 hint about the target's ldmd, but
+    what is wrong here and how to fix it, before any password is asked."""
+    code, out, err = await ssh_ldm(lab["t5440-sys-1"], "migrate ldg1 t5440-sys-9", password_line=None)
+    assert (code, out) == (1, "")
+    assert err == ("Target host t5440-sys-9 is not known to the Logical Domains Manager on t5440-sys-1 "
+                   "(it knows t5440-sys-2)\n"
+                   'Add t5440-sys-9 = "ADDRESS:PORT" to the [peers] table of the host configuration '
+                   "(lab.toml) and restart ldmd, or give ldmd a --peers file with that table\n"
+                   "Domain Migration of LDom ldg1 failed\n")
+    code, out, err = await ssh_ldm(lab["t5440-sys-1"], "migrate -n ldg1 t5440-sys-9", password_line=None)
+    assert err.splitlines()[-1] == "Domain Migration of LDom ldg1 would fail if attempted"
     assert lab["t5440-sys-1"].manager.domain("ldg1").migration is None
+
+
+async def test_a_target_whose_manager_cannot_be_reached(lab):
+    """G-4: known here, but nothing answers at its address: the seed's 8-4 text, as the
+    product prints it when it cannot reach the target's ldmd."""
+    src = lab["t5440-sys-1"]
+    src.set_peers(dict(src.peers, **{"t5440-sys-2": ("127.0.0.1", closed_port())}))
+    code, out, err = await ssh_ldm(src, "migrate ldg1 t5440-sys-2")
+    assert (code, out) == (1, "Target Password:\n")
+    assert err == (
+        "Failed to establish connection with ldmd(1m) on target: t5440-sys-2\n"
+        "Check that the 'ldmd' service is enabled on the target machine and\n"
+        "that the version supports Domain Migration. Check that the 'xmpp_enabled'\n"
+        "and 'incoming_migration_enabled' properties of the 'ldmd' service on\n"
+        "the target machine are set to 'true' using svccfg(1M).\n")
+    assert src.manager.domain("ldg1").migration is None
+
+
+def closed_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
