@@ -2,6 +2,7 @@
 
 import asyncio
 
+import asyncssh
 import pytest
 
 from migkit import Hosts, lab, slow_lab, fill_memory, ssh_ldm, wait_for  # noqa: F401  (lab, slow_lab: shared fixtures)
@@ -59,6 +60,20 @@ async def test_seed_8_4_target_refuses_incoming_migrations(lab):
         "and 'incoming_migration_enabled' properties of the 'ldmd' service on\n"
         "the target machine are set to 'true' using svccfg(1M).\n")
     assert lab.ldm("t5440-sys-1", "list ldg1").stdout.splitlines()[1].split()[1] == "active"
+
+
+async def test_no_answer_to_the_target_password_prompt_ends_its_line(lab):
+    """G-1: ``ssh host ldm migrate …`` with nothing on stdin. Before, the reason was printed
+    on the prompt's line (``Target Password:A target password is required``)."""
+    d = lab["t5440-sys-1"]
+    async with asyncssh.connect("127.0.0.1", d.port, username="root", password="solaris", known_hosts=None,
+                                client_keys=None, agent_path=None, config=None) as conn:
+        proc = await conn.create_process("ldm migrate ldg1 t5440-sys-2", encoding=None)
+        proc.stdin.write_eof()
+        done = await asyncio.wait_for(proc.wait(check=False), 30)
+    assert (done.exit_status, done.stdout, done.stderr) == (
+        1, b"Target Password:\n", b"A target password is required\nDomain Migration of LDom ldg1 failed\n")
+    assert d.manager.domain("ldg1").migration is None
 
 
 async def test_seed_memory_layout_failure(lab):
