@@ -53,6 +53,11 @@ class MigrationProgress:
     """Data connections of a native migration."""
     transport_reason: str = ""
     """Why a migration that could have used direct data connections is tunnelled."""
+    wire_rate: float = 0.0
+    """Bytes on the wire per second over the last second, after compression: what a
+    bandwidth cap counts (``rate`` counts guest memory)."""
+    bandwidth_cap: int = 0
+    """The ``-b`` cap on the wire, bytes a second; 0 for none (known to the source)."""
 
 
 @attrs.frozen(kw_only=True)

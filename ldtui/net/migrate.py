@@ -172,6 +172,8 @@ class MigrationService:
         log.info("migration of %s to %s: %s, cipher %s, peer link up in %.3fs", req.source, req.host,
                  "live" if req.live else "warm", link.conn.get_extra_info("send_cipher"), time.monotonic() - t0)
         policy = CompressionPolicy(cap=req.bandwidth, peer_on_this_host=on_this_host(self.ldmd.peers.get(req.host)))
+        if req.bandwidth:
+            run.jobs.update(run.mig_id, bandwidth_cap=req.bandwidth)     # the status shows it (B-4)
         session = SourceSession(run, policy=policy, transport=TUNNELLED if tunnelled else NATIVE, streams=streams,
                                 tunnel_reason=why)
         pump = SourcePump(session, link, wait_timeout=self.wait_timeout, pacer=Pacer(req.bandwidth),
