@@ -38,7 +38,7 @@ class Jobs:
                     self._done.append(converter.structure(doc, MigrationProgress))
                 except (TypeError, ValueError, KeyError, cattrs.BaseValidationError):
                     continue  # a record this version cannot read is history, not configuration
-        self._rate_mark: dict[str, tuple[float, int]] = {}
+        self._rate_mark: dict[str, tuple[float, int, int]] = {}
         self.runs: dict[str, object] = {}
         """Running executors by this host's domain name, for cancel-operation."""
 
