@@ -35,6 +35,25 @@ class Context:
 
 
 @attrs.frozen
+class Options:
+    """What a subcommand accepts besides operands (see :class:`Args`): declared once with
+    the subcommand, so its usage, the man page and shell completion can be checked
+    against what it really takes."""
+
+    flags: str = ""
+    valued: str = ""
+    long: tuple[str, ...] = ()
+    long_valued: tuple[str, ...] = ()
+    props: tuple[str, ...] = ()
+    pairs_are_operands: bool = False
+
+    def words(self) -> tuple[str, ...]:
+        """Every option as typed: ``-e``, ``-o``, ``--live``, ``--streams``, ``mblock=``."""
+        return (*(f"-{c}" for c in self.flags + self.valued), *(f"--{w}" for w in self.long + self.long_valued),
+                *(f"{p}=" for p in self.props))
+
+
+@attrs.frozen
 class CommandSpec:
     name: str
     synopses: tuple[str, ...]
@@ -43,6 +62,7 @@ class CommandSpec:
     handler: Callable[[Context, list[str], CommandSpec], Output]
     summary: str
     notes: tuple[str, ...] = ()
+    options: Options = Options()
 
     @property
     def usage(self) -> str:
@@ -56,12 +76,15 @@ ORDERED: list[CommandSpec] = []
 
 
 def command(name: str, *synopses: str, aliases: Iterable[str] = (), auth: str = WRITE, summary: str = "",
-            notes: Iterable[str] = ()):
+            notes: Iterable[str] = (), flags: str = "", valued: str = "", long: Iterable[str] = (),
+            long_valued: Iterable[str] = (), props: Iterable[str] = (), pairs_are_operands: bool = False):
     """Declare a subcommand; ``synopses`` are the usage lines, without the leading ``ldm``;
-    ``notes`` are explanations printed under them."""
+    ``notes`` are explanations printed under them; the options are those of :class:`Args`,
+    and every one of them appears in a synopsis (a test holds each subcommand to that)."""
+    options = Options(flags, valued, tuple(long), tuple(long_valued), tuple(props), pairs_are_operands)
 
     def register(fn):
-        spec = CommandSpec(name, tuple(synopses), tuple(aliases), auth, fn, summary, tuple(notes))
+        spec = CommandSpec(name, tuple(synopses), tuple(aliases), auth, fn, summary, tuple(notes), options)
         for key in (name, *spec.aliases):
             if key in COMMANDS:
                 raise ValueError(f"subcommand {key} declared twice")
@@ -73,12 +96,13 @@ def command(name: str, *synopses: str, aliases: Iterable[str] = (), auth: str = 
 
 
 def read_command(name: str, *synopses: str, aliases: Iterable[str] = (), summary: str = "",
-                 notes: Iterable[str] = ()):
-    return command(name, *synopses, aliases=aliases, auth=READ, summary=summary, notes=notes)
+                 notes: Iterable[str] = (), **options):
+    return command(name, *synopses, aliases=aliases, auth=READ, summary=summary, notes=notes, **options)
 
 
 class Args:
-    """One subcommand's arguments: flag letters, valued options, properties, operands.
+    """One subcommand's arguments, read as its :class:`Options` say: flag letters, valued
+    options, properties, operands.
 
     ``flags`` are single letters (``"elp"``; ``-lp`` combines them); ``valued`` letters take
     the next word (``-o memory`` or ``-omemory``); ``long`` are ``--word`` flags and
@@ -88,17 +112,15 @@ class Args:
     starting with ``-`` is an invalid option; ``--`` ends the options.
     """
 
-    def __init__(self, argv: list[str], spec: CommandSpec, *, flags: str = "", valued: str = "",
-                 long: Iterable[str] = (), long_valued: Iterable[str] = (), props: Iterable[str] = (),
-                 pairs_are_operands: bool = False) -> None:
+    def __init__(self, argv: list[str], spec: CommandSpec) -> None:
         self.spec = spec
         self.flags: set[str] = set()
         self.values: dict[str, str] = {}
         self.props: dict[str, str] = {}
         self.operands: list[str] = []
-        props = set(props)
-        long = set(long)
-        long_valued = set(long_valued)
+        o = spec.options
+        flags, valued, pairs_are_operands = o.flags, o.valued, o.pairs_are_operands
+        props, long, long_valued = set(o.props), set(o.long), set(o.long_valued)
         words = list(argv)
         options_done = False
         while words:

@@ -59,18 +59,18 @@ def _each(ctx: Context, a: Args, verb: Callable[[str], list[str]]) -> Output:
 # -- lifecycle -----------------------------------------------------------------------------
 
 @command("add-domain", "add-domain [mac-addr=num] [hostid=num] ldom", aliases=("create", "add-dom"),
-         summary="create an inactive domain")
+         summary="create an inactive domain", props=("mac-addr", "hostid"))
 def add_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, props=("mac-addr", "hostid"))
+    a = Args(argv, spec)
     (name,) = a.exact("ldom")
     return notices(ctx.manager.add_domain(name, mac=parse_mac(a.props.get("mac-addr")),
                                           hostid=_hostid(a.props.get("hostid"))))
 
 
 @command("set-domain", "set-domain [mac-addr=num] [hostid=num] ldom", aliases=("set-dom",),
-         summary="change a domain's MAC address or host ID")
+         summary="change a domain's MAC address or host ID", props=("mac-addr", "hostid"))
 def set_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, props=("mac-addr", "hostid"))
+    a = Args(argv, spec)
     (name,) = a.exact("ldom")
     if not a.props:
         raise a.error("Nothing to set: give mac-addr= or hostid=")
@@ -93,9 +93,9 @@ def _hostid(text: str | None) -> str | None:
 
 
 @command("remove-domain", "remove-domain (-a | ldom...)", aliases=("rm-domain", "destroy", "rm-dom"),
-         summary="remove inactive domains, or the source copy of a domain in the migration error state")
+         summary="remove inactive domains, or the source copy of a domain in the migration error state", flags="a")
 def remove_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, flags="a")
+    a = Args(argv, spec)
 
     def remove(name: str) -> list[str]:
         # G-13: once the operator has seen the target run the domain, the suspended source
@@ -122,18 +122,19 @@ def unbind_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
     return notices(ctx.manager.unbind_domain(name))
 
 
-@command("start-domain", "start-domain (-a | ldom...)", aliases=("start", "start-dom"), summary="start domains")
+@command("start-domain", "start-domain (-a | ldom...)", aliases=("start", "start-dom"), summary="start domains",
+         flags="a")
 def start_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
     def start(name: str) -> list[str]:
         return [*ctx.manager.start_domain(name), f"LDom {name} started"]
 
-    return _each(ctx, Args(argv, spec, flags="a"), start)
+    return _each(ctx, Args(argv, spec), start)
 
 
 @command("stop-domain", "stop-domain [-f] [-r] (-a | ldom...)", aliases=("stop", "stop-dom"),
-         summary="stop (-r: reboot) domains", notes=("-f stops at once, -r reboots",))
+         summary="stop (-r: reboot) domains", notes=("-f stops at once, -r reboots",), flags="afr")
 def stop_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, flags="afr")
+    a = Args(argv, spec)
 
     def stop(name: str) -> list[str]:
         lines = ctx.manager.stop_domain(name, force="f" in a.flags, reboot="r" in a.flags)
@@ -175,9 +176,9 @@ def remove_memory(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
 
 
 @command("set-memory", "set-memory size[unit] ldom", "set-memory mblock=PA:size[,PA:size...] ldom",
-         aliases=("set-mem",), summary="set memory by size or as named physical blocks")
+         aliases=("set-mem",), summary="set memory by size or as named physical blocks", props=("mblock",))
 def set_memory(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, props=("mblock",))
+    a = Args(argv, spec)
     if "mblock" in a.props:
         (name,) = a.exact("ldom")
         blocks = parse_mblocks(a.props["mblock"])
@@ -219,9 +220,10 @@ def remove_io(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
 
 # -- variables and the simulated guest -----------------------------------------------------
 
-@command("set-variable", "set-variable name=value... ldom", aliases=("set-var",), summary="set OBP variables")
+@command("set-variable", "set-variable name=value... ldom", aliases=("set-var",), summary="set OBP variables",
+         pairs_are_operands=True)
 def set_variable(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, pairs_are_operands=True)
+    a = Args(argv, spec)
     words = a.at_least("name=value", "ldom")
     *pairs, name = words
     if not pairs:
@@ -244,9 +246,10 @@ def remove_variable(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
 
 
 @command("set-guest", "set-guest [write-rate=size/s] [cpu-dr=on|off] [bound-processes=yes|no] "
-         "[processor-sets=yes|no] ldom", summary="control the simulated guest OS")
+         "[processor-sets=yes|no] ldom", summary="control the simulated guest OS",
+         props=("write-rate", "cpu-dr", "bound-processes", "processor-sets"))
 def set_guest(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, props=("write-rate", "cpu-dr", "bound-processes", "processor-sets"))
+    a = Args(argv, spec)
     (name,) = a.exact("ldom")
     if not a.props:
         raise a.error("Nothing to set")

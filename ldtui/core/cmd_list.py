@@ -39,9 +39,10 @@ def _domains(ctx: Context, names: list[str]) -> list:
               notes=("formats: console, cpu, crypto, disk, domain, memory, network, physio, serial, status",
                      "-e gives the long listing with extras; -o cannot be combined with -l or -e",
                      "--completed: the figures of each domain's last finished migration to or from",
-                     "this host (kept until that domain migrates again)"))
+                     "this host (kept until that domain migrates again)"),
+              flags="elp", valued="o", long=("completed",))
 def list_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, flags="elp", valued="o", long=("completed",))
+    a = Args(argv, spec)
     formats = parse_formats(a.values["o"]) if "o" in a.values else None
     if formats is not None and a.flags & {"l", "e"}:
         raise a.error("Option -o cannot be combined with -l or -e")
@@ -63,27 +64,27 @@ def list_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
 
 
 @read_command("list-bindings", "list-bindings [-e] [-p] [ldom...]", aliases=("ls-bindings",),
-              summary="list what each domain has bound")
+              summary="list what each domain has bound", flags="ep")
 def list_bindings(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, flags="ep")
+    a = Args(argv, spec)
     domains = _domains(ctx, a.operands)
     view = list_long_parseable if "p" in a.flags else list_long
     return Output(view(ctx.manager, domains, extended="e" in a.flags))
 
 
 @read_command("list-constraints", "list-constraints [-p] [ldom...]", aliases=("ls-constraints",),
-              summary="list what each domain was configured with")
+              summary="list what each domain was configured with", flags="p")
 def list_constraints_cmd(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, flags="p")
+    a = Args(argv, spec)
     domains = _domains(ctx, a.operands)
     view = list_constraints_parseable if "p" in a.flags else list_constraints
     return Output(view(ctx.manager, domains))
 
 
 @read_command("list-devices", "list-devices [-a] [-p] [cpu | crypto | memory | io]",
-              aliases=("ls-devices", "list-dev", "ls-dev"), summary="list free (-a: all) resources")
+              aliases=("ls-devices", "list-dev", "ls-dev"), summary="list free (-a: all) resources", flags="ap")
 def list_devices_cmd(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, flags="ap")
+    a = Args(argv, spec)
     classes = []
     for word in a.operands:
         cls = DEVICE_ALIASES.get(word)
@@ -97,9 +98,9 @@ def list_devices_cmd(ctx: Context, argv: list[str], spec: CommandSpec) -> Output
 
 
 @read_command("list-services", "list-services [-p] [ldom]", aliases=("ls-services",),
-              summary="list virtual I/O services")
+              summary="list virtual I/O services", flags="p")
 def list_services_cmd(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, flags="p")
+    a = Args(argv, spec)
     if len(a.operands) > 1:
         raise a.error(f"Unexpected operand: {a.operands[1]}")
     ldom = ctx.manager.domain(a.operands[0]).name if a.operands else None

@@ -95,17 +95,19 @@ MAX_STREAMS = 8
 
 
 @command("migrate-domain", "migrate-domain [-n] [-p filename] [-P port] [-b rate] [-d ms] [--live] "
-         "[--streams n] [--tunnelled] source-ldom [user@]target-host[:target-ldom]",
+         "[--streams n] [--tunnelled] [bandwidth=rate] [downtime=ms] source-ldom [user@]target-host[:target-ldom]",
          aliases=("migrate",), summary="move a domain to another host",
          notes=("-n checks only (dry run); -p reads the target password from the file's first line;",
                 "-P is the SSH port of ldmd on the target; --live copies memory while the domain runs;",
                 "-d MS (or downtime=MS) limits a live migration's final suspend (default 300 ms);",
-                "-b RATE (or bandwidth=RATE, e.g. 200M) caps the migration's link",
+                "-b RATE (or bandwidth=RATE, e.g. 200M) caps the bytes on the wire, after compression:",
+                "the status shows the memory moved a second (RATE) and the wire's rate against the cap;",
                 "--streams N opens N direct data connections (default: the host's setting);",
-                "--tunnelled sends everything through the SSH link instead"))
+                "--tunnelled sends everything through the SSH link instead"),
+         flags="n", valued="pPdb", long=("live", "tunnelled"), long_valued=("streams",),
+         props=("downtime", "bandwidth"))
 def migrate_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, flags="n", valued="pPdb", long=("live", "tunnelled"), long_valued=("streams",),
-             props=("downtime", "bandwidth"))
+    a = Args(argv, spec)
     source, target = a.exact("source-ldom", "[user@]target-host[:target-ldom]")
     ctx.manager.domain(source)  # an unknown domain is refused here, before any password prompt
     user, host, new_name = parse_target(target, ctx.user)

@@ -41,9 +41,9 @@ def remove_vds(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
 
 
 @command("add-vdsdev", "add-vdsdev [options={ro,slice,excl}] backend volume-name@service-name",
-         aliases=("add-vdiskserverdevice",), summary="export a backend as a volume")
+         aliases=("add-vdiskserverdevice",), summary="export a backend as a volume", props=("options",))
 def add_vdsdev(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, props=("options",))
+    a = Args(argv, spec)
     backend, target = a.exact("backend", "volume-name@service-name")
     volume, service = parse_volume(target)
     return notices(ctx.manager.add_vdsdev(backend, volume, service,
@@ -59,9 +59,9 @@ def remove_vdsdev(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
 
 
 @command("add-vdisk", "add-vdisk [timeout=seconds] disk-name volume-name@service-name ldom",
-         summary="give a domain a virtual disk")
+         summary="give a domain a virtual disk", props=("timeout",))
 def add_vdisk(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, props=("timeout",))
+    a = Args(argv, spec)
     disk, target, ldom = a.exact("disk-name", "volume-name@service-name", "ldom")
     volume, service = parse_volume(target)
     timeout = None
@@ -79,9 +79,9 @@ def remove_vdisk(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
 
 
 @command("add-vsw", "add-vsw [mac-addr=num] [net-dev=device] [mode=sc] vswitch-name ldom",
-         aliases=("add-vswitch",), summary="add a virtual switch")
+         aliases=("add-vswitch",), summary="add a virtual switch", props=("mac-addr", "net-dev", "mode"))
 def add_vsw(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, props=("mac-addr", "net-dev", "mode"))
+    a = Args(argv, spec)
     name, ldom = a.exact("vswitch-name", "ldom")
     mode = a.props.get("mode", "")
     if mode not in ("", "sc"):
@@ -97,9 +97,9 @@ def remove_vsw(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
 
 
 @command("add-vnet", "add-vnet [mac-addr=num] [mode=hybrid] if-name vswitch-name ldom",
-         summary="give a domain a virtual network device")
+         summary="give a domain a virtual network device", props=("mac-addr", "mode"))
 def add_vnet(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, props=("mac-addr", "mode"))
+    a = Args(argv, spec)
     ifname, switch, ldom = a.exact("if-name", "vswitch-name", "ldom")
     mode = a.props.get("mode", "")
     if mode not in ("", "hybrid"):
@@ -114,9 +114,9 @@ def remove_vnet(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
 
 
 @command("add-vcc", "add-vcc port-range=x-y vcc-name ldom", aliases=("add-vconscon",),
-         summary="add a virtual console concentrator")
+         summary="add a virtual console concentrator", props=("port-range",))
 def add_vcc(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
-    a = Args(argv, spec, props=("port-range",))
+    a = Args(argv, spec)
     name, ldom = a.exact("vcc-name", "ldom")
     if "port-range" not in a.props:
         raise a.error("Missing property: port-range=x-y")

@@ -17,13 +17,15 @@ migrates again::
         TOTAL TIME   6.91 s
         DOWNTIME     21 ms
         DATA         3.2G of memory, 3.3G on the wire, 131072 zero pages not sent
-        RATE         474.2M/s
+        RATE         474.2M/s, wire 488.9M/s
         TRANSPORT    native, 1 stream
         ROUND BYTES  2.1G, 410.5M, 96.0M, 12.3M suspended
 
 ``-p``: ``LAST`` then ``|op=migration|result=…|target=…|mode=…|rounds=…|started=…
 |finished=…|total-time=MS|downtime=MS|processed=…|wire=…|rate=…|zero-pages=…|transport=…
-|streams=…|round-bytes=B,B,…|suspended-round=N|reason=…``.
+|streams=…|round-bytes=B,B,…|suspended-round=N|reason=…|wire-rate=…|cap=…``: rates are
+averages over the whole migration, ``wire-rate`` and ``cap`` as in the running status
+(bytes on the wire a second, the ``-b`` cap or empty).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from collections.abc import Sequence
 from ldtui.core.errors import LdmError
 from ldtui.core.formats import PARSEABLE_VERSION, SEPARATOR, lines_text, row
 from ldtui.core.migration.jobs import jobs_of
-from ldtui.core.migration.status import field_text, format_when, human_bytes, transport_text
+from ldtui.core.migration.status import field_text, format_when, human_bytes, transport_text, wire_text
 from ldtui.core.snapshot import MigrationProgress
 
 _LABEL = 13
@@ -69,7 +71,7 @@ def _rows(job: MigrationProgress) -> list[str]:
     detail = [("MODE", mode), ("STARTED", format_when(job.started) if job.started else "")]
     detail.append(("TOTAL TIME", f"{_total_seconds(job):.2f} s"))
     detail.append(("DOWNTIME", f"{job.downtime_ms:.0f} ms" if job.downtime_ms else "none (not running)"))
-    detail += [("DATA", data), ("RATE", f"{human_bytes(job.rate)}/s")]
+    detail += [("DATA", data), ("RATE", f"{human_bytes(job.rate)}/s, {wire_text(job)}")]
     if job.transport:
         detail.append(("TRANSPORT", transport_text(job)))
     if job.live and job.round_bytes:
@@ -93,7 +95,7 @@ def _fields(job: MigrationProgress) -> str:
         "downtime": int(round(job.downtime_ms)), "processed": job.bytes_sent, "wire": job.bytes_on_wire,
         "rate": int(job.rate), "zero-pages": job.zero_pages, "transport": job.transport, "streams": job.streams,
         "round-bytes": ",".join(str(b) for b in job.round_bytes), "suspended-round": job.suspended_round,
-        "reason": field_text(job.reason),
+        "reason": field_text(job.reason), "wire-rate": int(job.wire_rate), "cap": job.bandwidth_cap or "",
     }
     return "".join(f"|{k}={v}" for k, v in fields.items())
 

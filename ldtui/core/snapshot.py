@@ -59,6 +59,11 @@ class MigrationProgress:
     migration runs, the last one is the round being sent."""
     suspended_round: int = -1
     """Which of ``round_bytes`` was sent with the domain suspended; -1 while it runs."""
+    wire_rate: float = 0.0
+    """Bytes on the wire per second over the last second, after compression: what a
+    bandwidth cap counts (``rate`` counts guest memory)."""
+    bandwidth_cap: int = 0
+    """The ``-b`` cap on the wire, bytes a second; 0 for none (known to the source)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -92,8 +93,6 @@ _conv = cattrs.Converter()
 _DISCARDED = ".discarded-"
 """Prefix of a destroyed runtime's directory while its files are being removed."""
 _discards = itertools.count(1)
-RECLAIM_WAIT = 30.0
-"""The longest :meth:`Hypervisor.close` waits for destroyed runtimes' files to be removed."""
 
 
 class Hypervisor:
@@ -110,7 +109,7 @@ class Hypervisor:
         self._regs_fd: dict[str, int] = {}
         self._guest: dict[str, GuestOS] = {}
         self._last_tick: float | None = None
-        self._reclaiming: list[threading.Thread] = []
+        self._reclaiming: list[subprocess.Popen] = []
         for d in sorted(self.root.iterdir()):
             if d.name.startswith(_DISCARDED):
                 self._reclaim(d)  # a runtime destroyed before a restart: finish giving it back
@@ -149,22 +148,29 @@ class Hypervisor:
         os.pwrite(self._regs_fd[uuid], self._regs[uuid].pack(), 0)
 
     def close(self) -> None:
-        """Let go of every runtime; wait (up to :data:`RECLAIM_WAIT`) for the removal of
-        destroyed ones, so a clean stop leaves no half-removed directory behind."""
+        """Let go of every runtime. Destroyed runtimes' files go on being removed by their
+        own processes after this returns; one cut short (the machine went down) is finished
+        at the next start."""
         for uuid in list(self._rt):
             self._detach(uuid)
-        deadline = time.monotonic() + RECLAIM_WAIT
-        for t in self._reclaiming:
-            t.join(max(0.0, deadline - time.monotonic()))
-        self._reclaiming = [t for t in self._reclaiming if t.is_alive()]
+        self._reclaiming = [p for p in self._reclaiming if p.poll() is None]
 
     def _reclaim(self, path: Path) -> None:
-        """Remove ``path`` on a thread of its own."""
-        self._reclaiming = [t for t in self._reclaiming if t.is_alive()]
-        t = threading.Thread(target=shutil.rmtree, args=(path,), kwargs={"ignore_errors": True},
-                             name=f"reclaim-{path.name}", daemon=True)
-        self._reclaiming.append(t)
-        t.start()
+        """Remove ``path`` in a process of its own.
+
+        Not a thread: the kernel lets go of a file only once those of its pages already on
+        their way to the disk have arrived, seconds for a guest's memory that was written
+        a moment ago, and a thread waiting in that removal would hold up this process's
+        exit as well. A process of its own finishes the job after we are gone.
+        """
+        self._reclaiming = [p for p in self._reclaiming if p.poll() is None]
+        try:
+            self._reclaiming.append(subprocess.Popen(
+                ["rm", "-rf", "--", os.fspath(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, close_fds=True))
+        except OSError:     # no rm on this system: remove it on a thread after all
+            threading.Thread(target=shutil.rmtree, args=(path,), kwargs={"ignore_errors": True},
+                             name=f"reclaim-{path.name}", daemon=True).start()
 
     def _detach(self, uuid: str) -> None:
         self._mem.pop(uuid).close()

@@ -8,6 +8,7 @@ their files are laid out on disk.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
@@ -16,6 +17,25 @@ from ldtui.hv.machine import PAGE_SIZE
 
 ZERO_PAGE = bytes(PAGE_SIZE)
 _EXTENT_CHUNK = 1 << 20
+_FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+
+
+@functools.cache
+def _fallocate():
+    try:
+        import ctypes
+        fn = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+    return fn
+
+
+def _punch_hole(fd: int, size: int) -> bool:
+    """Give back the blocks of ``fd``'s first ``size`` bytes, keeping its size; False where
+    the system or the file system cannot."""
+    fallocate = _fallocate()
+    return fallocate is not None and fallocate(fd, _FALLOC_FL_KEEP_SIZE | _FALLOC_FL_PUNCH_HOLE, 0, size) == 0
 
 
 class GuestMemory:
@@ -43,9 +63,15 @@ class GuestMemory:
         os.fsync(self._fd)
 
     def wipe(self) -> None:
-        """Zero every page (a fresh boot): the file becomes one hole again."""
-        os.ftruncate(self._fd, 0)
-        os.ftruncate(self._fd, self.size)
+        """Zero every page (a fresh boot): the file becomes one hole again.
+
+        By punching the hole rather than truncating to nothing where the system can: ext4
+        marks a file truncated to size 0 for a flush of all its pages when it is closed,
+        which would make every stop of the manager write out what the guests dirtied.
+        """
+        if not _punch_hole(self._fd, self.size):
+            os.ftruncate(self._fd, 0)
+            os.ftruncate(self._fd, self.size)
         self.clear_dirty()
 
     # -- pages -----------------------------------------------------------------------------

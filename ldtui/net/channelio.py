@@ -54,11 +54,15 @@ class ExecChannelIO(ChannelIO):
         try:
             line = await asyncio.wait_for(self._process.stdin.readline(), timeout)
         except (TimeoutError, Exception):
-            return None
+            line = b""
+        # The echo was off on the operator's side; end the prompt's line as a terminal would,
+        # also when no answer came, so that the reason printed next has a line of its own.
+        try:
+            await self.write("\n")
+        except Exception:
+            pass            # the operator's session is gone: nobody to print for
         if not line:
             return None
-        # The echo was off on the operator's side; end the prompt's line as a terminal would.
-        await self.write("\n")
         return line.decode("utf-8", "replace").rstrip("\r\n")
 
 

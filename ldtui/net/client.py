@@ -39,6 +39,15 @@ from ldtui.net.server import TARGET_PASSWORD_ENV
 
 DEFAULT_KNOWN_HOSTS = "~/.ldtui/known_hosts"
 _MIGRATE = ("migrate-domain", "migrate")
+_HELP = ("-h", "--help")
+
+OPTIONS = (
+    # (short, long, value, key, what it does): the options of ldm itself, before the subcommand.
+    ("-H", "--host", "[USER@]HOST[:PORT]", "host", "the host whose ldmd runs the command (default: $LDM_HOST)"),
+    ("-i", "--identity", "FILE", "identity",
+     "private key for public-key login (default: $LDM_IDENTITY, ~/.ssh's keys)"),
+    ("", "--known-hosts", "FILE", "known_hosts", f"host keys (default: $LDM_KNOWN_HOSTS, {DEFAULT_KNOWN_HOSTS})"),
+)
 
 
 class ClientError(Exception):
@@ -73,8 +82,8 @@ def _port(text: str, whole: str) -> int:
 def split_options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     """The client's own options come before the subcommand; everything after goes to ldmd."""
     opts: dict[str, str] = {}
-    short = {"-H": "host", "-i": "identity"}
-    long = {"--host": "host", "--identity": "identity", "--known-hosts": "known_hosts"}
+    short = {o[0]: o[3] for o in OPTIONS if o[0]}
+    long = {o[1]: o[3] for o in OPTIONS}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -114,6 +123,57 @@ def take_password_file(argv: list[str]) -> tuple[list[str], str | None]:
     return out, password
 
 
+def _ask_secret(prompt: str) -> str | None:
+    """A no-echo prompt on the terminal; None when the operator ends it with ctrl-D."""
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        # getpass ends the prompt's line only for a line typed: end it, so that what is
+        # printed next starts on a line of its own.
+        try:
+            with open("/dev/tty", "w") as tty:
+                tty.write("\n")
+        except OSError:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+        return None
+
+
+def _migration_line(argv: list[str]):
+    """The parsed ``migrate-domain`` line, or None when ldmd will answer it without a
+    password: its usage (``--help``) or a mistake in it comes back without a prompt."""
+    from ldtui.core.cmd_args import COMMANDS, Args
+    from ldtui.core.errors import LdmError
+    if any(w in _HELP for w in argv[1:2]):
+        return None
+    try:
+        a = Args(argv[1:], COMMANDS[argv[0]])
+    except LdmError:
+        return None
+    return a if len(a.operands) == 2 else None
+
+
+def _no_target_password(line) -> str:
+    from ldtui.net.migrate import failure_lines
+    return "\n".join(failure_lines(line.operands[0], ["A target password is required"],
+                                   dry_run="n" in line.flags)) + "\n"
+
+
+def local_help(argv: list[str]) -> str | None:
+    """``ldm --help``, ``ldm SUBCOMMAND --help`` or a bare ``ldm`` with no host to ask:
+    answered from this installation's command table, with ldm's own options."""
+    from ldtui.core.commands import COMMANDS, overview
+    if argv and argv[0] not in ("help", *_HELP) and not (argv[0] in COMMANDS and argv[1:2] and argv[1] in _HELP):
+        return None
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]].usage + "\n"
+    own = ["", "Options of ldm itself (before the subcommand):"]
+    own += [f"    {(s + ', ' if s else '') + f'{lng} {value}':<40} {what}" for s, lng, value, _, what in OPTIONS]
+    mine = " ".join(f"[{s or lng} {value}]" for s, lng, value, _, _ in OPTIONS)
+    return overview().replace("Usage:\n    ldm <subcommand>", f"Usage:\n    ldm {mine} <subcommand>", 1) + \
+        "\n".join(own) + "\n"
+
+
 def _ask_unknown(host: str, port: int):
     def ask(key: asyncssh.SSHKey) -> bool:
         if not sys.stdin.isatty():
@@ -140,12 +200,18 @@ async def run_remote(user: str, host: str, port: int, argv: list[str], *, known_
     forward_stdin = False
     if argv and argv[0] in _MIGRATE:
         argv, target_password = take_password_file(argv)
-        if target_password is None and sys.stdin.isatty():
-            target_password = getpass.getpass("Target Password:")
+        line = _migration_line(argv)
+        if target_password is None and line is not None and sys.stdin.isatty():
+            target_password = _ask_secret("Target Password:")
+            if target_password is None:
+                sys.stderr.write(_no_target_password(line))
+                return 1
         if target_password is not None:
             env[TARGET_PASSWORD_ENV] = target_password
         else:
-            forward_stdin = True            # a script pipes the password; ldmd prompts for it
+            # A script pipes the password and ldmd prompts for it; on a terminal the line
+            # is one ldmd answers without a password (its usage, a mistake in it).
+            forward_stdin = not sys.stdin.isatty()
 
     hung_up = threading.Event()
     loop = asyncio.get_running_loop()
@@ -160,7 +226,7 @@ async def run_remote(user: str, host: str, port: int, argv: list[str], *, known_
     ask = None
     if login_password is None and sys.stdin.isatty():
         def ask() -> str | None:
-            return getpass.getpass(f"{user}@{host_pattern(host, port)}'s password: ")
+            return _ask_secret(f"{user}@{host_pattern(host, port)}'s password: ")
     keys = [identity] if identity else ()
     conn = await open_connection(host, port, user, password=login_password, ask_password=ask,
                                  client_keys=keys, known_hosts=known_hosts, on_unknown=_ask_unknown(host, port))
@@ -193,8 +259,10 @@ def _forward_stdin(process) -> None:
 
     def pump() -> None:
         # A daemon thread: a blocking read of a pipe must never keep ldm from exiting.
+        # The descriptor, not sys.stdin: a read of the buffered file still blocked here at
+        # exit holds its lock, and the interpreter aborts when it cannot take it.
         try:
-            for line in iter(sys.stdin.buffer.readline, b""):
+            for line in iter(lambda: os.read(0, 65536), b""):
                 loop.call_soon_threadsafe(deliver, line)
             loop.call_soon_threadsafe(deliver, None)
         except (RuntimeError, OSError, ValueError):
@@ -222,6 +290,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         opts, rest = split_options(argv)
         target = opts.get("host") or os.environ.get("LDM_HOST")
+        if not target and local_help(rest) is not None:
+            # Like ldmd: a bare ldm prints the overview as an error, --help as an answer.
+            (sys.stdout if rest else sys.stderr).write(local_help(rest))
+            raise SystemExit(0 if rest else 1)
         if not target:
             raise ClientError("ldm: no host given: use -H [USER@]HOST[:PORT] or set LDM_HOST")
         default_user = os.environ.get("LDM_USER") or getpass.getuser()

@@ -173,7 +173,8 @@ def hold_after_phase(store, role: str, phase: str, seconds: float) -> None:
     store.journal_write = journal_write
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """``ldmd``'s command line (its man page and shell completion are made from it)."""
     p = argparse.ArgumentParser(prog="ldmd", description="Logical Domains Manager for one simulated host")
     p.add_argument("--config", required=True, help="host configuration (TOML)")
     p.add_argument("--state", required=True, help="state directory (database, runtimes, host key, log)")
@@ -188,7 +189,11 @@ def main(argv: list[str] | None = None) -> None:
     knobs.add_argument("--keepalive", help="SECONDS:COUNT of SSH keepalive, for clients and peer links")
     knobs.add_argument("--wait-timeout", type=float, help="longest wait for a peer's next migration message")
     knobs.add_argument("--hold-phase", help="ROLE:PHASE:SECONDS: freeze once after journaling that phase")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     state = Path(args.state)
     try:
         state.mkdir(parents=True, exist_ok=True)

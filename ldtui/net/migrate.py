@@ -21,6 +21,7 @@ from ldtui.core.cmd_migrate import MAX_STREAMS, CancelMigrationRequest, Migratio
 from ldtui.core.errors import LdmError
 from ldtui.core.migration import (
     LinkLost, SourceRun, TargetRun, cancel_migration, connection_refused_lines, recover, target_report,
+    unknown_target_lines,
 )
 from ldtui.core.migration.compression import CompressionPolicy, on_this_host
 from ldtui.core.migration.precopy import DEFAULT_DOWNTIME_MS
@@ -105,6 +106,12 @@ class MigrationService:
         except LdmError as e:
             await io.error("\n".join(failure_lines(name, [e.text()], dry_run=req.dry_run)) + "\n")
             return 1
+        if req.host not in self.ldmd.peers:
+            # Before the password prompt: no password can make an unknown host reachable.
+            lines = self._unknown_target(req.host)
+            run.abandon((lines[0],))
+            await io.error("\n".join(failure_lines(name, lines, dry_run=req.dry_run)) + "\n")
+            return 1
         secret = req.password or password
         if secret is None:
             secret = await io.read_password("Target Password:")
@@ -153,16 +160,21 @@ class MigrationService:
                                                 "data_plane": not tunnelled})
         except PeerUnavailable as e:
             log.info("migration of %s to %s: %s", req.source, req.host, e.message)
-            if e.code == "permission-denied":
-                lines = [e.message]
-                run.abandon(tuple(lines))
+            if e.code in ("permission-denied", "unknown-host"):
+                lines = [e.message] if e.code == "permission-denied" else list(self._unknown_target(req.host))
+                run.abandon((lines[0],))
                 return failure_lines(req.source, lines, dry_run=req.dry_run)
+            # Known, but its manager could not be reached or would not talk (unreachable,
+            # timed out, host key refused, no manager service): the seed's 8-4 text, the
+            # reason in the log.
             lines = list(connection_refused_lines(req.host))
             run.abandon((e.message,))
             return lines
         log.info("migration of %s to %s: %s, cipher %s, peer link up in %.3fs", req.source, req.host,
                  "live" if req.live else "warm", link.conn.get_extra_info("send_cipher"), time.monotonic() - t0)
         policy = CompressionPolicy(cap=req.bandwidth, peer_on_this_host=on_this_host(self.ldmd.peers.get(req.host)))
+        if req.bandwidth:
+            run.jobs.update(run.mig_id, bandwidth_cap=req.bandwidth)     # the status shows it (B-4)
         session = SourceSession(run, policy=policy, transport=TUNNELLED if tunnelled else NATIVE, streams=streams,
                                 tunnel_reason=why)
         pump = SourcePump(session, link, wait_timeout=self.wait_timeout, pacer=Pacer(req.bandwidth),
@@ -191,6 +203,11 @@ class MigrationService:
         if outcome.status == "refused":
             return list(outcome.lines)
         return failure_lines(req.source, outcome.lines, dry_run=req.dry_run)
+
+    def _unknown_target(self, host: str) -> tuple[str, ...]:
+        d = self.ldmd
+        return unknown_target_lines(host, d.hostname, d.peers, config_file=d.config.source,
+                                    peers_file=str(d.peers_file) if d.peers_file else "")
 
     # -- the target side -------------------------------------------------------------------
     async def incoming(self, params: dict, ctx) -> dict:

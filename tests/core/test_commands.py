@@ -255,7 +255,7 @@ def test_migrate_usage_errors(mg):
     r = ldm(mg, "migrate ldg-src")
     assert r.stderr.startswith("Too few operands: expected source-ldom [user@]target-host[:target-ldom]\nUsage:\n"
                                "    ldm migrate-domain [-n] [-p filename] [-P port] [-b rate] [-d ms] [--live] [--streams n] "
-                                   "[--tunnelled] source-ldom")
+                                   "[--tunnelled] [bandwidth=rate] [downtime=ms] source-ldom")
     assert ldm(mg, "migrate -P 70000 ldg-src hostb").stderr == "Invalid port: 70000\n"
     assert ldm(mg, "migrate --fast ldg-src hostb").stderr.startswith("Invalid option: --fast\n")
 

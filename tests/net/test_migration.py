@@ -2,6 +2,7 @@
 
 import asyncio
 
+import asyncssh
 import pytest
 
 from migkit import Hosts, lab, slow_lab, fill_memory, ssh_ldm, wait_for  # noqa: F401  (lab, slow_lab: shared fixtures)
@@ -59,6 +60,20 @@ async def test_seed_8_4_target_refuses_incoming_migrations(lab):
         "and 'incoming_migration_enabled' properties of the 'ldmd' service on\n"
         "the target machine are set to 'true' using svccfg(1M).\n")
     assert lab.ldm("t5440-sys-1", "list ldg1").stdout.splitlines()[1].split()[1] == "active"
+
+
+async def test_no_answer_to_the_target_password_prompt_ends_its_line(lab):
+    """G-1: ``ssh host ldm migrate …`` with nothing on stdin. Before, the reason was printed
+    on the prompt's line (``Target Password:A target password is required``)."""
+    d = lab["t5440-sys-1"]
+    async with asyncssh.connect("127.0.0.1", d.port, username="root", password="solaris", known_hosts=None,
+                                client_keys=None, agent_path=None, config=None) as conn:
+        proc = await conn.create_process("ldm migrate ldg1 t5440-sys-2", encoding=None)
+        proc.stdin.write_eof()
+        done = await asyncio.wait_for(proc.wait(check=False), 30)
+    assert (done.exit_status, done.stdout, done.stderr) == (
+        1, b"Target Password:\n", b"A target password is required\nDomain Migration of LDom ldg1 failed\n")
+    assert d.manager.domain("ldg1").migration is None
 
 
 async def test_seed_memory_layout_failure(lab):
@@ -173,9 +188,39 @@ async def test_a_link_lost_during_the_transfer_rolls_both_sides_back(cut_lab, fa
     assert src.store.journal_entries() == [] and lab["t5440-sys-2"].manager.store.journal_entries() == []
 
 
-async def test_a_target_this_host_cannot_reach(lab):
-    code, out, err = await ssh_ldm(lab["t5440-sys-1"], "migrate ldg1 t5440-sys-9")
-    assert code == 1
-    assert err.splitlines()[0] == "Failed to establish connection with ldmd(1m) on target: t5440-sys-9"
-    assert len(err.splitlines()) == 5
+async def test_a_target_this_host_has_no_peer_entry_for(lab):
+    """G-4, G-5: nothing was tried, so not the seed's 8-4 hint about the target's ldmd, but
+    what is wrong here and how to fix it, before any password is asked."""
+    code, out, err = await ssh_ldm(lab["t5440-sys-1"], "migrate ldg1 t5440-sys-9", password_line=None)
+    assert (code, out) == (1, "")
+    assert err == ("Target host t5440-sys-9 is not known to the Logical Domains Manager on t5440-sys-1 "
+                   "(it knows t5440-sys-2)\n"
+                   'Add t5440-sys-9 = "ADDRESS:PORT" to the [peers] table of the host configuration '
+                   "(lab.toml) and restart ldmd, or give ldmd a --peers file with that table\n"
+                   "Domain Migration of LDom ldg1 failed\n")
+    code, out, err = await ssh_ldm(lab["t5440-sys-1"], "migrate -n ldg1 t5440-sys-9", password_line=None)
+    assert err.splitlines()[-1] == "Domain Migration of LDom ldg1 would fail if attempted"
     assert lab["t5440-sys-1"].manager.domain("ldg1").migration is None
+
+
+async def test_a_target_whose_manager_cannot_be_reached(lab):
+    """G-4: known here, but nothing answers at its address: the seed's 8-4 text, as the
+    product prints it when it cannot reach the target's ldmd."""
+    src = lab["t5440-sys-1"]
+    src.set_peers(dict(src.peers, **{"t5440-sys-2": ("127.0.0.1", closed_port())}))
+    code, out, err = await ssh_ldm(src, "migrate ldg1 t5440-sys-2")
+    assert (code, out) == (1, "Target Password:\n")
+    assert err == (
+        "Failed to establish connection with ldmd(1m) on target: t5440-sys-2\n"
+        "Check that the 'ldmd' service is enabled on the target machine and\n"
+        "that the version supports Domain Migration. Check that the 'xmpp_enabled'\n"
+        "and 'incoming_migration_enabled' properties of the 'ldmd' service on\n"
+        "the target machine are set to 'true' using svccfg(1M).\n")
+    assert src.manager.domain("ldg1").migration is None
+
+
+def closed_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

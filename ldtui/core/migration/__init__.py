@@ -12,7 +12,9 @@ from ldtui.core.migration.errorstate import (
 from ldtui.core.migration.events import Cancel, LinkLost, Outcome, Timeout
 from ldtui.core.migration.jobs import Jobs, jobs_of
 from ldtui.core.migration.recovery import cancel_migration, recover, restore_from_error
-from ldtui.core.migration.source import SourceMigration, SourceState, connection_refused_lines
+from ldtui.core.migration.source import (
+    SourceMigration, SourceState, connection_refused_lines, unknown_target_lines,
+)
 from ldtui.core.migration.source_run import SourceRun, new_migration_id
 from ldtui.core.migration.target import TargetMigration, TargetState
 from ldtui.core.migration.target_run import TargetRun
@@ -22,5 +24,5 @@ __all__ = [
     "SourceMigration", "SourceRun", "SourceState", "TargetMigration", "TargetReport", "TargetRun",
     "TargetState", "Timeout", "assess_error", "cancel_migration", "connection_refused_lines", "decode",
     "encode", "jobs_of", "new_migration_id", "recover", "resolve_error", "restore_from_error",
-    "target_report",
+    "target_report", "unknown_target_lines",
 ]

@@ -38,7 +38,7 @@ class Jobs:
                     self._done.append(converter.structure(doc, MigrationProgress))
                 except (TypeError, ValueError, KeyError, cattrs.BaseValidationError):
                     continue  # a record this version cannot read is history, not configuration
-        self._rate_mark: dict[str, tuple[float, int]] = {}
+        self._rate_mark: dict[str, tuple[float, int, int]] = {}
         self.runs: dict[str, object] = {}
         """Running executors by this host's domain name, for cancel-operation."""
 
@@ -53,7 +53,7 @@ class Jobs:
             self._running[mig_id] = MigrationProgress(
                 id=mig_id, role=role, domain=domain, peer_host=peer_host, peer_domain=peer_domain,
                 phase=1, phase_name=PHASE_NAMES[1], progress=0, state="running", started=now, live=live)
-            self._rate_mark[mig_id] = (now, 0)
+            self._rate_mark[mig_id] = (now, 0, 0)
 
     def get(self, mig_id: str) -> MigrationProgress | None:
         with self._lock:
@@ -62,7 +62,8 @@ class Jobs:
     def update(self, mig_id: str, *, phase: int | None = None, progress: int | None = None,
                bytes_total: int | None = None, bytes_sent: int | None = None, wire: int = 0,
                domain: str | None = None, live: bool | None = None, **detail) -> None:
-        """``detail``: iteration, dirty_rate, expected_downtime_ms, throttle, zero_pages (B-4)."""
+        """``detail``: iteration, dirty_rate, expected_downtime_ms, throttle, zero_pages (B-4),
+        bandwidth_cap; ``wire``: bytes that went on the wire since the last update."""
         now = self.clock()
         with self._lock:
             job = self._running.get(mig_id)
@@ -81,14 +82,19 @@ class Jobs:
             total = job.bytes_total if bytes_total is None else bytes_total
             sent = job.bytes_sent if bytes_sent is None else bytes_sent
             total = max(total, sent)
+            on_wire = job.bytes_on_wire + wire
             changes.update(bytes_total=total, bytes_sent=sent, bytes_remaining=max(total - sent, 0),
-                           bytes_on_wire=job.bytes_on_wire + wire)
-            mark_t, mark_b = self._rate_mark.get(mig_id, (now, 0))
+                           bytes_on_wire=on_wire)
+            mark_t, mark_b, mark_w = self._rate_mark.get(mig_id, (now, 0, 0))
             if now - mark_t >= 1.0:
                 changes["rate"] = (sent - mark_b) / (now - mark_t)
-                self._rate_mark[mig_id] = (now, sent)
-            elif not job.rate and now > job.started and sent:
-                changes["rate"] = sent / (now - job.started)
+                changes["wire_rate"] = (on_wire - mark_w) / (now - mark_t)
+                self._rate_mark[mig_id] = (now, sent, on_wire)
+            elif now > job.started:
+                if not job.rate and sent:
+                    changes["rate"] = sent / (now - job.started)
+                if not job.wire_rate and on_wire:
+                    changes["wire_rate"] = on_wire / (now - job.started)
             self._running[mig_id] = attrs.evolve(job, **changes)
 
     def finish(self, mig_id: str, state: str, reason: str = "", downtime_ms: float = 0.0) -> None:
@@ -101,6 +107,8 @@ class Jobs:
             extra = {"progress": 100} if state == "completed" else {}
             if now > job.started and job.bytes_sent:
                 extra["rate"] = job.bytes_sent / (now - job.started)  # the average, once it is over
+            if now > job.started and job.bytes_on_wire:
+                extra["wire_rate"] = job.bytes_on_wire / (now - job.started)
             done = attrs.evolve(job, state=state, reason=reason, finished=now, downtime_ms=downtime_ms, **extra)
             self._done.append(done)
             del self._done[:-HISTORY]

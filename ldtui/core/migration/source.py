@@ -37,6 +37,22 @@ def connection_refused_lines(host: str) -> tuple[str, ...]:
     )
 
 
+def unknown_target_lines(host: str, source_host: str, peers, *, config_file: str = "",
+                         peers_file: str = "") -> tuple[str, ...]:
+    """What an operator sees when this host has no peer entry for the target: nothing was
+    tried, so the seed's 8-4 hint (which is about the target's manager) would mislead."""
+    known = ", ".join(sorted(peers))
+    where = f"(it knows {known})" if known else "(it knows no other manager)"
+    entry = f'{host} = "ADDRESS:PORT"'
+    if peers_file:
+        how = f"Add {entry} to the [peers] table of {peers_file}, which ldmd re-reads, then try again"
+    else:
+        config = f" ({config_file})" if config_file else ""
+        how = (f"Add {entry} to the [peers] table of the host configuration{config} and restart ldmd, "
+               "or give ldmd a --peers file with that table")
+    return (f"Target host {host} is not known to the Logical Domains Manager on {source_host} {where}", how)
+
+
 class SourceState(enum.Enum):
     CHECKING = "checking"
     PREPARING = "preparing"

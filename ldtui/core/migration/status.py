@@ -8,15 +8,19 @@
         migration    17%         t5440-sys-2
         MODE         live, round 3, guest throttled 20%
         DATA         1.2G processed, 2.1G remaining, 3.3G total
-        RATE         612.4M/s, guest dirties 19.1M/s
+        RATE         612.4M/s, wire 201.7M/s (cap 200M), guest dirties 19.1M/s
         DOWNTIME     12 ms expected
         ZERO PAGES   131072 not sent
         TRANSPORT    native, 2 streams
 
+RATE is guest memory moved a second; ``wire`` is what crossed the link a second after
+zero pages were left out and pages compressed, which is what ``-b`` caps, so with a cap
+the first figure may be far above it.
+
 ``-p`` appends ``|key=value`` fields after the seed's (example 8-6), in bytes, bytes a
 second and milliseconds: ``|mode=live|phase=transfer|iteration=3|processed=…|remaining=…
 |total=…|rate=…|dirty-rate=…|throttle=20|zero-pages=…|expected-downtime=…|wire=…
-|transport=native|streams=2``.
+|transport=native|streams=2|wire-rate=…|cap=…`` (``cap`` empty without one).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import attrs
 
 from ldtui.core.model import MigrationInfo, MigrationRole
 from ldtui.core.snapshot import MigrationProgress
+from ldtui.core.units import format_size
 
 _LABEL = 17
 
@@ -91,7 +96,7 @@ def detail_rows(job: MigrationProgress) -> tuple[str, ...]:
     rows = [("MODE", mode),
             ("DATA", f"{human_bytes(job.bytes_sent)} processed, {human_bytes(job.bytes_remaining)} remaining, "
                      f"{human_bytes(job.bytes_total)} total")]
-    rate = f"{human_bytes(job.rate)}/s"
+    rate = f"{human_bytes(job.rate)}/s, {wire_text(job)}"
     if job.live:
         rate += f", guest dirties {human_bytes(job.dirty_rate)}/s"
     rows.append(("RATE", rate))
@@ -111,8 +116,15 @@ def detail_fields(job: MigrationProgress) -> str:
         "rate": int(job.rate), "dirty-rate": int(job.dirty_rate), "throttle": job.throttle,
         "zero-pages": job.zero_pages, "expected-downtime": int(round(job.expected_downtime_ms)),
         "wire": job.bytes_on_wire, "transport": job.transport, "streams": job.streams,
+        "wire-rate": int(job.wire_rate), "cap": job.bandwidth_cap or "",
     }
     return "".join(f"|{k}={v}" for k, v in fields.items())
+
+
+def wire_text(job: MigrationProgress) -> str:
+    """``wire 1.0M/s (cap 1M)``: the link's rate, and the ``-b`` cap it is held to."""
+    text = f"wire {human_bytes(job.wire_rate)}/s"
+    return text + (f" (cap {format_size(job.bandwidth_cap)})" if job.bandwidth_cap else "")
 
 
 def transport_text(job: MigrationProgress) -> str:
