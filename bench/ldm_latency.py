@@ -1,6 +1,6 @@
 """How long one ``ldm -H host list`` takes, against ``ssh host ldm list`` in the same run.
 
-    python -m bench.ldm_latency [--runs 25] [--json bench/results/ldm_latency.json]
+    python -m bench.ldm_latency [--runs 25] [--ldm PATH] [--json bench/results/ldm_latency.json]
 
 Starts one ``ldmd`` on a loopback port (a small host; root logs in with a key made for the
 run) and times, interleaved round by round so that all see the same load:
@@ -10,6 +10,9 @@ run) and times, interleaved round by round so that all see the same load:
 - ``ldm``: ``ldm -H root@127.0.0.1:PORT list``, its own SSH connection each time;
 - ``ldm shared``: the same command line once ``ldm --persist`` keeps a shared connection;
 - ``ssh shared`` (for reference): OpenSSH with its own ControlMaster/ControlPersist.
+
+``--ldm PATH`` times another installation's ``ldm`` (a regular ``pip install .`` instead of
+this editable one, whose import hook every Python process of it loads at start).
 
 Every run's stdout must be the same listing (the figures in UTIL and UPTIME aside) and its
 exit status 0. Prints medians and 90th percentiles, the ratios to ``ssh``, the import time
@@ -100,9 +103,20 @@ def _start_ldmd(work: Path, key_line: str) -> tuple[subprocess.Popen, int]:
     return proc, int(port_file.read_text())
 
 
+LDM: list[str] = []
+
+
 def _ldm_command() -> list[str]:
+    if LDM:
+        return LDM
     script = Path(sys.executable).parent / "ldm"
     return [str(script)] if script.exists() else [sys.executable, "-c", "from ldtui.net.client import main; main()"]
+
+
+def _client_python() -> str:
+    """The interpreter of the ldm being timed."""
+    beside = Path(_ldm_command()[0]).parent / "python"
+    return str(beside) if LDM and beside.exists() else sys.executable
 
 
 _FIGURES = re.compile(rb"\s+[0-9.]+%\s+\S.*$", re.M)
@@ -136,7 +150,7 @@ def _import_time(runs: int) -> tuple[float, float]:
         times = []
         for _ in range(runs):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], check=True)
+            subprocess.run([_client_python(), "-c", code], check=True, cwd="/")
             times.append(time.perf_counter() - t0)
         return statistics.median(times)
     return median("import ldtui.net.client"), median("pass")
@@ -145,8 +159,11 @@ def _import_time(runs: int) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=25, help="rounds (each times every variant once)")
+    p.add_argument("--ldm", help="the ldm executable to time (default: this installation's)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
+    if args.ldm:
+        LDM[:] = [args.ldm]
     ssh = shutil.which("ssh")
     if ssh is None:
         raise SystemExit("the OpenSSH client (ssh) is needed for the baseline")
@@ -203,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
 
     baseline = _median_ms(times["ssh"])
     print(f"ldm latency: {args.runs} rounds, {os.cpu_count()} CPUs, load average "
-          f"{load_before[0]:.2f} before, {load_after[0]:.2f} after, Python {sys.version.split()[0]}")
+          f"{load_before[0]:.2f} before, {load_after[0]:.2f} after, Python {sys.version.split()[0]}, "
+          f"ldm {_ldm_command()[0]}")
     print(f"{'variant':<12} {'median ms':>10} {'p90 ms':>8} {'÷ ssh':>7}")
     rows = {}
     for name, values in times.items():
@@ -221,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
-            "runs": args.runs, "cpus": os.cpu_count(), "load_before": load_before, "load_after": load_after,
+            "runs": args.runs, "cpus": os.cpu_count(), "ldm": _ldm_command()[0], "load_before": load_before, "load_after": load_after,
             "variants": rows, "import_ms": round(imported * 1000, 1), "python_ms": round(bare * 1000, 1),
             "first_persist_ms": round(first_persist * 1000, 1)}, indent=2) + "\n")
 
