@@ -32,8 +32,7 @@ class ConnectError(Exception):
     ``code`` says why in one word a program can act on: ``refused``, ``unresolvable``,
     ``unreachable``, ``timeout``, ``permission-denied``, ``host-key-changed``,
     ``host-key-unknown``, ``host-key``, ``jump-unreachable`` (a jump host on the way could
-    not be reached), ``config`` (an ssh_config that cannot be used) or ``connect`` (any
-    other SSH failure).
+    not be reached) or ``connect`` (any other SSH failure).
     """
 
     def __init__(self, message: str, *, detail: str = "", code: str = "connect") -> None:

@@ -40,9 +40,9 @@ def log_to_file(path: Path) -> None:
 def link_for(spec: HostSpec, route=None):
     """The link to one configured host; ``route`` (``net.sshroute``) says how to reach it."""
     from ldtui.net.hostlink import HostLink
-    from ldtui.net.sshroute import resolve
+    from ldtui.net.sshroute import config_files, resolve
 
-    route = route or resolve(spec.address, user=spec.user, port=spec.port, jumps=spec.jump)
+    route = route or resolve(spec.address, files=config_files(), user=spec.user, port=spec.port, jumps=spec.jump)
     target = route.target
     keys = [spec.key] if spec.key else [p for p in target.identities if os.path.exists(p)]
     known = spec.known_hosts or os.environ.get("LDM_KNOWN_HOSTS") or str(ldtui_home() / "known_hosts")

@@ -35,7 +35,7 @@ DOWN_WORDS = {
     "permission-denied": "login refused", "host-key-changed": "host key changed",
     "host-key-unknown": "host key unknown", "host-key": "host key refused", "version": "version mismatch",
     "no-service": "no ldm service", "lost": "connection lost", "connect": "ssh failed",
-    "jump-unreachable": "jump unreachable", "config": "ssh config",
+    "jump-unreachable": "jump unreachable",
 }
 """Why a host is down, in the few words the hosts panel has room for."""
 
