@@ -145,7 +145,7 @@ class LdtuiApp(App[None]):
 
     def add_host(self, name: str, source: HostSource) -> None:
         self.sources[name] = source
-        self.fleet.add(name)
+        self.fleet.add(name).path = getattr(source, "path", "")
         self.run_worker(self._poll(name, source), group=f"poll:{name}", exit_on_error=False,
                         name=f"poll {name}")
         self.refresh_views()

@@ -97,3 +97,6 @@ class HostSnapshot:
     jobs: tuple[MigrationProgress, ...] = ()
     """Running migrations and this host's recent history (newest last)."""
     taken_at: float = 0.0
+    peer_paths: tuple[tuple[str, str], ...] = ()
+    """(peer host, how this host's manager reaches it: ``direct``, ``via bastion``…) for
+    the peers its configuration names; filled in by ``ldmd``, not the manager (S-3)."""

@@ -1,41 +1,56 @@
-"""``ldm``: the operators' command line, run on a remote ``ldmd`` over SSH (SPEC S-1, S-2, G-1).
+"""``ldm``: the operators' command line, run on a remote ``ldmd`` over SSH (SPEC S-1, S-2, S-3, G-1).
 
-    ldm [-H [USER@]HOST[:PORT]] [-i IDENTITY] [--known-hosts FILE] SUBCOMMAND [ARGS…]
+    ldm [-H [USER@]HOST[:PORT]] [-F SSH_CONFIG] [-J [USER@]JUMP[:PORT][,…]] [-i IDENTITY]
+        [--known-hosts FILE] [--persist SECONDS] SUBCOMMAND [ARGS…]
+    ldm --close [USER@]HOST[:PORT]
 
 The command line goes to the host as an SSH ``exec`` of ``ldm …``, exactly what
 ``ssh -p PORT USER@HOST ldm …`` sends, so the output bytes are the same; ``ldm`` prints them
-unchanged and exits with the remote status.
+unchanged and exits with the remote status. HOST may be an alias of the operator's
+``~/.ssh/config`` (or of ``-F FILE``): its HostName, Port, User, IdentityFile, ProxyJump,
+ConnectTimeout and ServerAliveInterval apply, and every jump host's key is checked against
+the same known_hosts file as the manager's. ``-J`` names jump hosts as OpenSSH's does.
+
+Shared connections (as OpenSSH's ControlMaster/ControlPersist): with ``--persist SECONDS``
+(or ``LDM_PERSIST``) a background process keeps the SSH connection open until it has been
+idle that long, and every later ``ldm`` for the same ``USER@HOST[:PORT]`` runs its command
+over it, printing the same bytes and exiting with the same status as without it; an
+``ldm`` that finds one uses it with or without ``--persist``. ``ldm --close HOST`` ends it
+once the commands it runs are done. The socket is in a directory only its user may enter
+(``$XDG_RUNTIME_DIR/ldtui``, else ``~/.ldtui/sockets``).
 
 Environment:
   LDM_HOST         default for -H
-  LDM_USER         login name when -H gives none (default: the local login name)
-  LDM_IDENTITY     private key file for public-key login (default: ~/.ssh's keys)
+  LDM_USER         login name when -H gives none (before ssh_config's User; default: the
+                   local login name)
+  LDM_IDENTITY     private key file for public-key login (default: ssh_config's
+                   IdentityFile, else ~/.ssh's keys; ssh-agent keys first when
+                   SSH_AUTH_SOCK is set)
   LDM_KNOWN_HOSTS  host key file (default: ~/.ldtui/known_hosts)
+  LDM_PERSIST      as --persist
   LDM_PASSWORD     login password, for scripts and tests only: it is visible to other
                    processes of the same user; interactive use gets a no-echo prompt.
 
 ``migrate-domain`` (``migrate``) asks ``Target Password:`` here, without echo, unless
 ``-p FILE`` names a file on this machine whose first line is the password; the password
 travels inside the encrypted session, never on a command line.
+
+This module loads little of the standard library and nothing else: a command that finds a
+shared connection never loads the SSH library (``net.ssh_exec`` makes a connection of its
+own), nor pathlib or typing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import os
-import shlex
 import signal
 import sys
 import threading
-from pathlib import Path
 
-import asyncssh
-
-from ldtui.net.connect import ConnectError, open_connection
-from ldtui.net.knownhosts import host_pattern, unknown_key_question
+from ldtui.net import shared
+from ldtui.net.names import TARGET_PASSWORD_ENV, host_pattern
 from ldtui.net.secretfile import PasswordFileError, read_password_file
-from ldtui.net.server import TARGET_PASSWORD_ENV
 
 DEFAULT_KNOWN_HOSTS = "~/.ldtui/known_hosts"
 _MIGRATE = ("migrate-domain", "migrate")
@@ -43,22 +58,33 @@ _HELP = ("-h", "--help")
 
 OPTIONS = (
     # (short, long, value, key, what it does): the options of ldm itself, before the subcommand.
-    ("-H", "--host", "[USER@]HOST[:PORT]", "host", "the host whose ldmd runs the command (default: $LDM_HOST)"),
+    ("-H", "--host", "[USER@]HOST[:PORT]", "host",
+     "the host whose ldmd runs the command, or an ssh_config alias (default: $LDM_HOST)"),
+    ("-F", "--ssh-config", "FILE", "ssh_config", "ssh_config file to read instead of ~/.ssh/config"),
+    ("-J", "--jump", "[USER@]JUMP[:PORT][,...]", "jump", "jump hosts on the way, as OpenSSH's -J ('none': direct)"),
     ("-i", "--identity", "FILE", "identity",
-     "private key for public-key login (default: $LDM_IDENTITY, ~/.ssh's keys)"),
+     "private key for public-key login (default: $LDM_IDENTITY, ssh_config's IdentityFile, ~/.ssh's keys)"),
     ("", "--known-hosts", "FILE", "known_hosts", f"host keys (default: $LDM_KNOWN_HOSTS, {DEFAULT_KNOWN_HOSTS})"),
+    ("", "--persist", "SECONDS", "persist",
+     "keep a shared connection open until idle that long (default: $LDM_PERSIST)"),
+    ("", "--close", "[USER@]HOST[:PORT]", "close", "end the shared connection to that host"),
 )
 
 
 class ClientError(Exception):
-    """Something this side can say in one line; exit status 255 like ssh."""
+    """Something this side can say in one line; exit status 255 like ssh. ``detail`` is
+    printed before it (the changed-key warning block)."""
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
-def parse_target(text: str, default_user: str) -> tuple[str, str, int]:
-    """``[USER@]HOST[:PORT]`` (``[::1]:PORT`` for IPv6) → (user, host, port)."""
+def split_target(text: str) -> tuple[str | None, str, int | None]:
+    """``[USER@]HOST[:PORT]`` (``[::1]:PORT`` for IPv6) → (user, host, port), None for what
+    the operator did not give."""
     user, at, rest = text.rpartition("@")
-    user = user if at else default_user
-    port = 22
+    port = None
     if rest.startswith("["):
         host, _, tail = rest[1:].partition("]")
         if tail.startswith(":"):
@@ -68,15 +94,53 @@ def parse_target(text: str, default_user: str) -> tuple[str, str, int]:
         port = _port(p, text)
     else:
         host = rest
-    if not host or not user:
+    if not host or at and not user:
         raise ClientError(f"ldm: invalid host {text!r}: expected [USER@]HOST[:PORT]")
-    return user, host, port
+    return (user if at else None), host, port
+
+
+def parse_target(text: str, default_user: str) -> tuple[str, str, int]:
+    """``[USER@]HOST[:PORT]`` (``[::1]:PORT`` for IPv6) → (user, host, port)."""
+    user, host, port = split_target(text)
+    if not (user or default_user):
+        raise ClientError(f"ldm: invalid host {text!r}: expected [USER@]HOST[:PORT]")
+    return user or default_user, host, port or 22
 
 
 def _port(text: str, whole: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ClientError(f"ldm: invalid port in {whole!r}")
     return int(text)
+
+
+class Destination:
+    """The manager a command goes to, as the operator named it. Its ssh_config is read only
+    when a connection of its own is made; a shared one is found by ``share_key``."""
+
+    def __init__(self, text: str, *, ssh_config: str | None = None, jump: str | None = None,
+                 identity: str | None = None, known_hosts: str = DEFAULT_KNOWN_HOSTS) -> None:
+        user, self.host, self.port = split_target(text)
+        self.text = text
+        self.user = user or os.environ.get("LDM_USER") or None
+        """The login name the operator gave (``USER@`` or ``$LDM_USER``); None: ssh_config's
+        User, else the local login name."""
+        self.ssh_config, self.jump, self.identity, self.known_hosts = ssh_config, jump, identity, known_hosts
+
+    @property
+    def label(self) -> str:
+        return host_pattern(self.host, self.port or 22)
+
+    @property
+    def share_key(self) -> str:
+        return shared.share_key(self.user or getpass.getuser(), self.host, self.port)
+
+    def options(self) -> list[str]:
+        """The ``ldm`` options that reach it (what a holder is started with)."""
+        out = ["-H", self.text, "--known-hosts", self.known_hosts]
+        for flag, value in (("-F", self.ssh_config), ("-J", self.jump), ("-i", self.identity)):
+            if value:
+                out += [flag, value]
+        return out
 
 
 def split_options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -123,7 +187,7 @@ def take_password_file(argv: list[str]) -> tuple[list[str], str | None]:
     return out, password
 
 
-def _ask_secret(prompt: str) -> str | None:
+def ask_secret(prompt: str) -> str | None:
     """A no-echo prompt on the terminal; None when the operator ends it with ctrl-D."""
     try:
         return getpass.getpass(prompt)
@@ -174,35 +238,14 @@ def local_help(argv: list[str]) -> str | None:
         "\n".join(own) + "\n"
 
 
-def _ask_unknown(host: str, port: int):
-    def ask(key: asyncssh.SSHKey) -> bool:
-        if not sys.stdin.isatty():
-            return False
-        sys.stderr.write(unknown_key_question(host, port, key))
-        sys.stderr.flush()
-        while True:
-            answer = sys.stdin.readline().strip().lower()
-            if answer in ("yes", "no", ""):
-                break
-            sys.stderr.write("Please type 'yes' or 'no': ")
-            sys.stderr.flush()
-        if answer != "yes":
-            return False
-        sys.stderr.write(f"Warning: Permanently added '{host_pattern(host, port)}' ({key.get_algorithm()}) "
-                         "to the list of known hosts.\n")
-        return True
-    return ask
-
-
-async def run_remote(user: str, host: str, port: int, argv: list[str], *, known_hosts: str,
-                     identity: str | None) -> int:
+def run_remote(dest: Destination, argv: list[str], *, persist: float = 0.0) -> int:
     env: dict[str, str] = {}
     forward_stdin = False
     if argv and argv[0] in _MIGRATE:
         argv, target_password = take_password_file(argv)
         line = _migration_line(argv)
         if target_password is None and line is not None and sys.stdin.isatty():
-            target_password = _ask_secret("Target Password:")
+            target_password = ask_secret("Target Password:")
             if target_password is None:
                 sys.stderr.write(_no_target_password(line))
                 return 1
@@ -214,75 +257,88 @@ async def run_remote(user: str, host: str, port: int, argv: list[str], *, known_
             forward_stdin = not sys.stdin.isatty()
 
     hung_up = threading.Event()
-    loop = asyncio.get_running_loop()
     try:
         # Hang-up of the operator's shell: keep waiting, silently, so a migration goes on
         # in the background (SPEC G-12). Installed before connecting: no window where a
         # hang-up kills ldm and so cancels the migration.
-        loop.add_signal_handler(signal.SIGHUP, hung_up.set)
-    except (NotImplementedError, RuntimeError):
-        pass
-    login_password = os.environ.get("LDM_PASSWORD")
-    ask = None
-    if login_password is None and sys.stdin.isatty():
-        def ask() -> str | None:
-            return _ask_secret(f"{user}@{host_pattern(host, port)}'s password: ")
-    keys = [identity] if identity else ()
-    conn = await open_connection(host, port, user, password=login_password, ask_password=ask,
-                                 client_keys=keys, known_hosts=known_hosts, on_unknown=_ask_unknown(host, port))
-    async with conn:
-        process = await conn.create_process(shlex.join(["ldm", *argv]), env=env, encoding=None)
-        if forward_stdin:
-            _forward_stdin(process)
-        else:
-            process.stdin.write_eof()
-        await asyncio.gather(_copy(process.stdout, sys.stdout.buffer, hung_up),
-                             _copy(process.stderr, sys.stderr.buffer, hung_up))
-        completed = await process.wait(check=False)
-    if completed.exit_status is None or completed.exit_status < 0:
-        raise ClientError(f"ldm: connection to {host_pattern(host, port)} closed before the command finished")
-    return completed.exit_status
+        signal.signal(signal.SIGHUP, lambda *_: hung_up.set())
+    except (ValueError, OSError):
+        pass            # not the main thread: whoever runs us owns the signals
+    code = _run_shared(dest, argv, env, forward_stdin, hung_up, persist)
+    if code is None:
+        from ldtui.net.ssh_exec import run_direct
+
+        code = run_direct(dest, argv, env, forward_stdin=forward_stdin, hung_up=hung_up)
+    if code < 0:
+        raise ClientError(f"ldm: connection to {dest.label} closed before the command finished")
+    return code
 
 
-def _forward_stdin(process) -> None:
-    loop = asyncio.get_running_loop()
-
-    def deliver(line: bytes | None) -> None:
-        # The command may have ended (and its channel closed) before our input did.
-        try:
-            if line is None:
-                process.stdin.write_eof()
-            else:
-                process.stdin.write(line)
-        except (OSError, asyncssh.Error, RuntimeError, BrokenPipeError):
-            pass
-
-    def pump() -> None:
-        # A daemon thread: a blocking read of a pipe must never keep ldm from exiting.
-        # The descriptor, not sys.stdin: a read of the buffered file still blocked here at
-        # exit holds its lock, and the interpreter aborts when it cannot take it.
-        try:
-            for line in iter(lambda: os.read(0, 65536), b""):
-                loop.call_soon_threadsafe(deliver, line)
-            loop.call_soon_threadsafe(deliver, None)
-        except (RuntimeError, OSError, ValueError):
-            pass            # ldm is exiting: its loop is closed, or stdin went away
-
-    threading.Thread(target=pump, daemon=True).start()
+def _run_shared(dest: Destination, argv: list[str], env: dict[str, str], forward_stdin: bool,
+                hung_up: threading.Event, persist: float) -> int | None:
+    """The command's status through a shared connection; None when there is none to use."""
+    try:
+        path = shared.socket_path(dest.share_key, create=persist > 0)
+    except (shared.UnsafeDirectory, OSError) as e:
+        if persist:
+            sys.stderr.write(f"ldm: not sharing the connection: {e}\n")
+        return None
+    if path is None:
+        return None
+    try:
+        code = shared.run(path, argv, env, forward_stdin=forward_stdin, hung_up=hung_up)
+        if code is not None or not persist:
+            return code
+        failed = shared.start_holder(path, persist, dest.options())
+        if failed is not None:
+            return failed               # the holder said why, as this ldm would have
+        return shared.run(path, argv, env, forward_stdin=forward_stdin, hung_up=hung_up)
+    except shared.NoAnswer:
+        raise ClientError(f"ldm: no answer from the shared connection to {dest.text} (the command may have "
+                          f"started); 'ldm --close {dest.text}' ends it") from None
 
 
-async def _copy(reader, out, hung_up: threading.Event) -> None:
-    while True:
-        data = await reader.read(65536)
-        if not data:
-            return
-        if hung_up.is_set():
-            continue
-        try:
-            out.write(data)
-            out.flush()
-        except OSError:
-            hung_up.set()
+def close_shared(dest: Destination) -> int:
+    """``ldm --close HOST``: the holder stops taking commands and leaves once its running
+    ones are done."""
+    try:
+        path = shared.socket_path(dest.share_key)
+    except shared.UnsafeDirectory as e:
+        raise ClientError(f"ldm: {e}") from None
+    if path is None or shared.request(path, "close") is None:
+        raise ClientError(f"ldm: no shared connection to {dest.text}")
+    return 0
+
+
+def persist_seconds(text: str | None) -> float:
+    if not text:
+        return 0.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 1e9:
+        raise ClientError(f"ldm: invalid --persist {text!r}: expected seconds")
+    return seconds
+
+
+def report(e: ClientError) -> int:
+    """Print a client-side failure as ``ldm`` does; its exit status."""
+    if e.detail:
+        sys.stderr.write(e.detail)
+    sys.stderr.write(f"{e}\n")
+    return 255
+
+
+def destination(opts: dict[str, str], target: str | None) -> Destination:
+    if not target:
+        raise ClientError("ldm: no host given: use -H [USER@]HOST[:PORT] or set LDM_HOST")
+    identity = opts.get("identity") or os.environ.get("LDM_IDENTITY")
+    if identity:
+        identity = os.path.expanduser(identity)
+    known = opts.get("known_hosts") or os.environ.get("LDM_KNOWN_HOSTS") or DEFAULT_KNOWN_HOSTS
+    return Destination(target, ssh_config=opts.get("ssh_config"), jump=opts.get("jump"), identity=identity,
+                       known_hosts=known)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -290,33 +346,26 @@ def main(argv: list[str] | None = None) -> None:
     try:
         opts, rest = split_options(argv)
         target = opts.get("host") or os.environ.get("LDM_HOST")
-        if not target and local_help(rest) is not None:
+        if "close" not in opts and not target and local_help(rest) is not None:
             # Like ldmd: a bare ldm prints the overview as an error, --help as an answer.
             (sys.stdout if rest else sys.stderr).write(local_help(rest))
             raise SystemExit(0 if rest else 1)
-        if not target:
-            raise ClientError("ldm: no host given: use -H [USER@]HOST[:PORT] or set LDM_HOST")
-        default_user = os.environ.get("LDM_USER") or getpass.getuser()
-        user, host, port = parse_target(target, default_user)
-        known = opts.get("known_hosts") or os.environ.get("LDM_KNOWN_HOSTS") or DEFAULT_KNOWN_HOSTS
-        identity = opts.get("identity") or os.environ.get("LDM_IDENTITY")
-        if identity and not Path(identity).expanduser().exists():
-            raise ClientError(f"ldm: identity file {identity} not found")
-        code = asyncio.run(run_remote(user, host, port, rest, known_hosts=known,
-                                      identity=str(Path(identity).expanduser()) if identity else None))
-    except ConnectError as e:
-        if e.detail:
-            sys.stderr.write(e.detail)
-        sys.stderr.write(f"ldm: {e.message}\n")
-        code = 255
+        if "close" in opts:
+            code = close_shared(destination(opts, opts["close"]))
+        else:
+            dest = destination(opts, target)
+            if dest.identity and not os.path.exists(dest.identity):
+                raise ClientError(f"ldm: identity file {opts.get('identity') or os.environ.get('LDM_IDENTITY')} "
+                                  "not found")
+            persist = persist_seconds(opts.get("persist") or os.environ.get("LDM_PERSIST"))
+            code = run_remote(dest, rest, persist=persist)
     except ClientError as e:
-        sys.stderr.write(f"{e}\n")
-        code = 255
+        code = report(e)
     except KeyboardInterrupt:
         # Interrupting ldm ends its session; for a migration that is a cancel (SPEC G-12).
         code = 130
-    except (asyncssh.Error, OSError) as e:
-        sys.stderr.write(f"ldm: connection failed: {getattr(e, 'reason', None) or e}\n")
+    except OSError as e:
+        sys.stderr.write(f"ldm: connection failed: {e.strerror or e}\n")
         code = 255
     sys.stdout.flush()
     raise SystemExit(code)

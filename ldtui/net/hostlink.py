@@ -1,15 +1,18 @@
 """A program's link to one ``ldmd`` (the console's view of a host; SPEC S-3, S-4, T-1, T-2).
 
-One SSH connection, one ``ldtui-rpc`` channel, every call with a timeout. After a drop the
-link says ``down`` and :meth:`HostLink.reconnect_forever` brings it back with capped
-exponential backoff; callers never block on a dead host longer than their timeout.
+One SSH connection — direct, or through the jump hosts of its route — one ``ldtui-rpc``
+channel, every call with a timeout. After a drop the link says ``down`` and
+:meth:`HostLink.reconnect_forever` brings it back with capped exponential backoff; a jump
+host that goes away takes the link down with it (``jump-unreachable`` while it stays away)
+and the link comes back with it. Callers never block on a dead host longer than their
+timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import asyncssh
@@ -21,6 +24,7 @@ from ldtui.core.store import converter
 from ldtui.net.connect import ConnectError, open_connection
 from ldtui.net.rpc import RpcClient, RpcError
 from ldtui.net.server import RPC_SUBSYSTEM
+from ldtui.net.sshroute import Hop
 
 log = logging.getLogger("ldtui.net.hostlink")
 
@@ -41,12 +45,18 @@ class HostLink:
                  known_hosts: str | Path | None = None, label: str | None = None,
                  call_timeout: float = 10.0, connect_timeout: float = 10.0,
                  keepalive_interval: float = 5.0, keepalive_count_max: int = 3,
-                 on_state: Callable[[HostLink], None] | None = None) -> None:
+                 on_state: Callable[[HostLink], None] | None = None, jumps: Sequence[Hop] = (),
+                 host_key_alias: str | None = None, agent_path: str | None = None) -> None:
         self.host, self.port, self.user = host, port, user
         self.label = label or f"{user}@{host}:{port}"
         self._password = password
         # Without explicit keys a password-only link must not try ~/.ssh keys first.
         self._client_keys = client_keys if client_keys is not None else (None if password is not None else ())
+        self.jumps = tuple(jumps)
+        """Jump hosts in front of the manager, in order (S-3)."""
+        self.host_key_alias = host_key_alias
+        self.agent_path = agent_path if self._client_keys is not None else None
+        """ssh-agent socket for key login (never for a link that logs in by password)."""
         self.known_hosts = known_hosts
         self.call_timeout = call_timeout
         self.connect_timeout = connect_timeout
@@ -60,6 +70,11 @@ class HostLink:
         self._rpc: RpcClient | None = None
         self._lock = asyncio.Lock()
         self._closing = False
+
+    @property
+    def path(self) -> str:
+        """``direct``, or ``via bastion`` / ``via outer → inner``: how the link reaches its host."""
+        return "via " + " → ".join(h.label for h in self.jumps) if self.jumps else "direct"
 
     def _set_state(self, state: str, error: str = "", code: str = "") -> None:
         self.state = state
@@ -84,7 +99,8 @@ class HostLink:
                 conn = await open_connection(
                     self.host, self.port, self.user, password=self._password, client_keys=self._client_keys,
                     known_hosts=self.known_hosts, connect_timeout=self.connect_timeout,
-                    keepalive_interval=self.keepalive[0], keepalive_count_max=self.keepalive[1])
+                    keepalive_interval=self.keepalive[0], keepalive_count_max=self.keepalive[1],
+                    jumps=self.jumps, host_key_alias=self.host_key_alias, agent_path=self.agent_path)
             except ConnectError as e:
                 self._set_state(DOWN, e.message, e.code)
                 raise LinkDown(e.message, e.code) from None

@@ -12,14 +12,14 @@ import base64
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncssh
+from ldtui.net.names import host_pattern
+
+if TYPE_CHECKING:
+    import asyncssh
 
 KNOWN, UNKNOWN, CHANGED = "known", "unknown", "changed"
-
-
-def host_pattern(host: str, port: int) -> str:
-    return host if port == 22 else f"[{host}]:{port}"
 
 
 def fingerprint(key: asyncssh.SSHKey) -> str:

@@ -145,17 +145,18 @@ class MigrationService:
         """Run one outgoing migration to its end; returns the lines to print (none: success)."""
         t0 = time.monotonic()
         settings = self.ldmd.config.migration
-        jump = self.ldmd.jumps.get(req.host)
-        # Behind a jump host the target's own address is not ours to reach: no direct try.
-        tunnelled = req.tunnelled or settings.transport == TUNNELLED or jump is not None
-        why = ("asked for" if req.tunnelled else "this host's [migration] transport" if settings.transport == TUNNELLED
-               else f"{req.host} is reached through a jump host" if jump is not None else "")
         streams = req.streams or settings.streams
         crypto_units = has_crypto_units(self.manager)
         try:
-            link = await open_peer_link(req.host, self.ldmd.peers, req.user, password,
+            route = self.ldmd.peer_route(req.host)
+            # Behind a jump host the target's own address is not ours to reach: no direct try.
+            tunnelled = req.tunnelled or settings.transport == TUNNELLED or bool(route.jumps)
+            why = ("asked for" if req.tunnelled else "this host's [migration] transport"
+                   if settings.transport == TUNNELLED else f"{req.host} is reached through a jump host"
+                   if route.jumps else "")
+            link = await open_peer_link(req.host, self.ldmd.peers, req.user, password, route=route,
                                         known_hosts=self.ldmd.peer_known_hosts, keepalive=self.keepalive,
-                                        crypto_units=crypto_units, jump=jump, jump_key=self.ldmd.host_key,
+                                        crypto_units=crypto_units, jump_key=self.ldmd.host_key,
                                         params={"streams": streams, "crypto_units": crypto_units,
                                                 "data_plane": not tunnelled})
         except PeerUnavailable as e:
@@ -172,7 +173,8 @@ class MigrationService:
             return lines
         log.info("migration of %s to %s: %s, cipher %s, peer link up in %.3fs", req.source, req.host,
                  "live" if req.live else "warm", link.conn.get_extra_info("send_cipher"), time.monotonic() - t0)
-        policy = CompressionPolicy(cap=req.bandwidth, peer_on_this_host=on_this_host(self.ldmd.peers.get(req.host)))
+        address = self.ldmd.peers.get(req.host) or (None if route.jumps else (route.target.host, route.target.port))
+        policy = CompressionPolicy(cap=req.bandwidth, peer_on_this_host=on_this_host(address))
         if req.bandwidth:
             run.jobs.update(run.mig_id, bandwidth_cap=req.bandwidth)     # the status shows it (B-4)
         session = SourceSession(run, policy=policy, transport=TUNNELLED if tunnelled else NATIVE, streams=streams,

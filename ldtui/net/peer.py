@@ -2,7 +2,11 @@
 
 The source ``ldmd`` logs in to the target ``ldmd`` over SSH as the operator's target user
 (password from ``ldm migrate-domain``), after checking the target's host key against the
-host's known_hosts file, and opens the ``ldtui-rpc`` subsystem. One request,
+host's known_hosts file, and opens the ``ldtui-rpc`` subsystem. The way there is the
+target's :func:`peer_route`: its ``[peers]`` address (or the host's ssh_config's HostName
+and Port), through the jump hosts of ``[jumps]`` or the ssh_config's ProxyJump, each
+logged in to with its IdentityFile or this host's own key and its key checked against the
+same known_hosts file (S-3). One request,
 ``migration.receive``, then carries the migration's frames (``core.migration.codec``) both
 ways as BINARY frames until the target's engine is done. SSH keepalive (2 s × 3) notices a
 dead peer; every read has a timeout.
@@ -27,8 +31,12 @@ from pathlib import Path
 
 import asyncssh
 
+import attrs
+
+from ldtui.net.connect import ConnectError, open_tunnel
 from ldtui.net.knownhosts import KNOWN, KnownHosts, host_pattern
 from ldtui.net.rpc import RpcClient, RpcError
+from ldtui.net.sshroute import Route, RouteError, chain, config_files, resolve
 
 log = logging.getLogger("ldtui.net.peer")
 
@@ -147,36 +155,65 @@ def has_crypto_units(manager) -> bool:
     return bool(primary is not None and primary.bindings is not None and primary.bindings.maus)
 
 
+def peer_route(hostname: str, peers: dict[str, tuple[str, int]], *, jumps: dict[str, str] | None = None,
+               ssh_config: str | Path | None = None) -> Route:
+    """How this host reaches ``hostname``'s manager (S-3).
+
+    The address is the ``[peers]`` entry, else the ssh_config's HostName and Port for that
+    name; the jump hosts are the ``[jumps]`` entry, else the ssh_config's ProxyJump (jump
+    hosts' own User, Port, IdentityFile and keepalive from the ssh_config too). Raises
+    :class:`PeerUnavailable` (``unknown-host``) for a host neither names.
+    """
+    try:
+        files = config_files(ssh_config) if ssh_config else ()
+        listed = (jumps or {}).get(hostname)
+        if not files:
+            if hostname not in peers:
+                raise PeerUnavailable("unknown-host", f"{hostname} is not in this host's peers table")
+            addr, port = peers[hostname]
+            return Route(target=resolve(addr, port=port).target, jumps=chain(listed) if listed else ())
+        route = resolve(hostname, files=files, jumps=listed)
+    except RouteError as e:
+        raise PeerUnavailable("unknown-host", f"{hostname}: {e.message}") from None
+    if hostname in peers:
+        addr, port = peers[hostname]
+        return attrs.evolve(route, target=attrs.evolve(route.target, host=addr, port=port))
+    if (route.target.host, route.target.port) == (hostname, 22):
+        raise PeerUnavailable("unknown-host", f"{hostname} is neither in this host's peers table nor in {files[0]}")
+    return route
+
+
 async def open_peer_link(hostname: str, peers: dict[str, tuple[str, int]], user: str, password: str, *,
                          known_hosts: str | Path | None, keepalive: tuple[float, int] = KEEPALIVE,
-                         timeout: float = CONNECT_TIMEOUT, jump: tuple[str, int, str] | None = None,
+                         timeout: float = CONNECT_TIMEOUT, route: Route | None = None,
+                         jumps: dict[str, str] | None = None, ssh_config: str | Path | None = None,
                          jump_key=None, crypto_units: bool = True, params: dict | None = None) -> PeerLink:
     """Log in to ``hostname``'s manager and open the migration request.
 
-    ``peers`` maps host names to (address, port) — the host's [peers] table. ``jump`` is an
-    optional (address, port, user) of an SSH jump host (asyncssh ``tunnel=``), logged in to
-    with ``jump_key`` (this host's own key) and checked against ``known_hosts``.
+    ``peers`` maps host names to (address, port) — the host's [peers] table; ``route`` is
+    :func:`peer_route` of it (computed from ``peers``, ``jumps`` and ``ssh_config`` when not
+    given). Jump hosts are logged in to with their ssh_config identities and ``jump_key``
+    (this host's own key), their keys checked against ``known_hosts``.
     ``crypto_units``: this host's primary has MAUs, so AES-GCM leads the cipher list.
     ``params``: what the source asks of the migration's data path (streams, cipher, …).
     """
-    conn, rpc = await _connect(hostname, peers, user, password, known_hosts=known_hosts,
-                               keepalive=keepalive, timeout=timeout, jump=jump, jump_key=jump_key,
+    route = route or peer_route(hostname, peers, jumps=jumps, ssh_config=ssh_config)
+    conn, rpc = await _connect(hostname, route, user, password, known_hosts=known_hosts,
+                               keepalive=keepalive, timeout=timeout, jump_key=jump_key,
                                ciphers=CIPHERS_WITH_CRYPTO_UNITS if crypto_units else CIPHERS_SOFTWARE)
     call = asyncio.ensure_future(rpc.call(PEER_METHOD, dict(params or {}), timeout=None))
     return PeerLink(conn, rpc, call)
 
 
-async def _connect(hostname, peers, user, password, *, known_hosts, keepalive, timeout, jump, jump_key=None,
+async def _connect(hostname, route: Route, user, password, *, known_hosts, keepalive, timeout, jump_key=None,
                    ciphers=None):
-    if hostname not in peers:
-        raise PeerUnavailable("unknown-host", f"{hostname} is not in this host's peers table")
-    addr, port = peers[hostname]
+    addr, port = route.target.host, route.target.port
     known = KnownHosts(known_hosts) if known_hosts else None
     client = _PeerClient(hostname, addr, port, known)
     tunnel = None
     try:
-        if jump is not None:
-            tunnel = await _connect_jump(hostname, jump, jump_key, known_hosts, timeout)
+        if route.jumps:
+            tunnel = await _connect_jumps(hostname, route, jump_key, known_hosts, timeout, keepalive)
         conn = await asyncssh.connect(
             addr, port, tunnel=tunnel, username=user, password=password, client_factory=lambda: client,
             known_hosts=([], [], []), client_keys=None, agent_path=None, preferred_auth="password",
@@ -184,14 +221,20 @@ async def _connect(hostname, peers, user, password, *, known_hosts, keepalive, t
             config=None, window=CHANNEL_WINDOW, max_pktsize=CHANNEL_MAX_PACKET,
             **({"encryption_algs": list(ciphers)} if ciphers else {}))
     except asyncssh.HostKeyNotVerifiable:
+        _close(tunnel)
         raise PeerUnavailable("host-key", f"Host key verification failed: {client.refusal}") from None
     except asyncssh.PermissionDenied:
+        _close(tunnel)
         raise PeerUnavailable("permission-denied", f"Permission denied for {user} on {hostname}") from None
     except (TimeoutError, asyncio.TimeoutError):
+        _close(tunnel)
         raise PeerUnavailable("timeout", f"Connection to {hostname} timed out") from None
     except (asyncssh.Error, OSError) as e:
+        _close(tunnel)
         raise PeerUnavailable("unreachable", f"Cannot connect to {hostname}: "
                                              f"{getattr(e, 'reason', None) or getattr(e, 'strerror', None) or e}") from None
+    if tunnel is not None:
+        conn.set_tunnel(tunnel)     # the jump connections close with the peer link
     try:
         writer, reader, _ = await asyncio.wait_for(
             conn.open_session(subsystem=SUBSYSTEM, encoding=None), timeout)
@@ -203,28 +246,31 @@ async def _connect(hostname, peers, user, password, *, known_hosts, keepalive, t
     return conn, rpc
 
 
-async def _connect_jump(hostname, jump, key, known_hosts, timeout):
-    """The SSH connection to the jump host in front of ``hostname`` (S-3)."""
-    addr, port, juser = jump
+def _close(tunnel) -> None:
+    if tunnel is not None:
+        tunnel.close()
+
+
+async def _connect_jumps(hostname, route: Route, key, known_hosts, timeout, keepalive):
+    """The SSH connection to the last jump host in front of ``hostname`` (S-3)."""
     if not known_hosts:
         raise PeerUnavailable("host-key", f"Host key verification failed: no known_hosts file to check "
-                                          f"jump host {addr}:{port} for {hostname}")
+                                          f"jump host {route.jumps[0].label} for {hostname}")
     try:
-        return await asyncssh.connect(addr, port, username=juser, known_hosts=str(known_hosts),
-                                      client_keys=[key] if key is not None else None, agent_path=None,
-                                      password=None, connect_timeout=timeout, config=None)
-    except asyncssh.HostKeyNotVerifiable:
-        raise PeerUnavailable("host-key", f"Host key verification failed for jump host {addr}:{port}") from None
-    except asyncssh.PermissionDenied:
-        raise PeerUnavailable("unreachable", f"Cannot connect to {hostname}: jump host {addr}:{port} refused "
-                                             f"this host's key for {juser}") from None
+        # A daemon takes no keys from an ssh-agent it happens to inherit.
+        return await open_tunnel(route.jumps, known_hosts=known_hosts, connect_timeout=timeout, keepalive=keepalive,
+                                 jump_keys=[key] if key is not None else (), use_agent=False)
+    except ConnectError as e:
+        code = "host-key" if e.code.startswith("host-key") else "unreachable"
+        raise PeerUnavailable(code, f"Cannot connect to {hostname}: {e.message}") from None
 
 
 async def report_from(hostname: str, peers, user: str, password: str, name: str, *,
-                      known_hosts, timeout: float = CONNECT_TIMEOUT, jump=None, jump_key=None) -> dict:
+                      known_hosts, timeout: float = CONNECT_TIMEOUT, route: Route | None = None,
+                      jump_key=None) -> dict:
     """Ask ``hostname``'s manager what it knows of domain ``name`` (the recovery wizard, T-6)."""
-    conn, rpc = await _connect(hostname, peers, user, password, known_hosts=known_hosts,
-                               keepalive=KEEPALIVE, timeout=timeout, jump=jump, jump_key=jump_key)
+    conn, rpc = await _connect(hostname, route or peer_route(hostname, peers), user, password,
+                               known_hosts=known_hosts, keepalive=KEEPALIVE, timeout=timeout, jump_key=jump_key)
     try:
         return await rpc.call(REPORT_METHOD, {"name": name}, timeout=timeout)
     finally:

@@ -25,13 +25,12 @@ from ldtui.core.model import READ
 from ldtui.core.store import converter
 from ldtui.net import rpc
 from ldtui.net.channelio import ChannelIO, CollectedChannelIO, ExecChannelIO
+from ldtui.net.names import TARGET_PASSWORD_ENV
 from ldtui.net.keys import load_or_create_host_key
 from ldtui.net.peer import CHANNEL_MAX_PACKET, CHANNEL_WINDOW
 from ldtui.net.ratelimit import LoginThrottle
 
 RPC_SUBSYSTEM = "ldtui-rpc"
-TARGET_PASSWORD_ENV = "LDM_TARGET_PASSWORD"
-"""SSH environment variable by which the ``ldm`` client hands over the target password."""
 
 
 class _HideEnvironmentValues(logging.Filter):
@@ -77,9 +76,12 @@ class Ldmd:
         self.peers_file = Path(peers_file) if peers_file else None
         self._peers_stamp: float | None = None
         self.peer_known_hosts = Path(peer_known_hosts) if peer_known_hosts else None
-        self.jumps: dict[str, tuple[str, int, str]] = config.jump_map()
-        """Peers reached through an SSH jump host: name → (address, port, user). This host
-        logs in to the jump host with its own host key (S-3)."""
+        self.jumps: dict[str, str] = config.jump_map()
+        """Peers reached through SSH jump hosts: name → jump list (``ops@bastion:22,inner``).
+        This host logs in to jump hosts with their ssh_config identities or its own host key (S-3)."""
+        self.ssh_config: str | None = config.ssh_config or None
+        """The host config's ``ssh_config`` for peer links (never the ldmd user's ~/.ssh/config)."""
+        self._peer_paths: tuple | None = None
         self.tick_interval = tick_interval
         self.keepalive = (keepalive_interval, keepalive_count_max)
         self.throttle = throttle or LoginThrottle()
@@ -124,6 +126,35 @@ class Ldmd:
 
     def set_peers(self, peers: dict[str, tuple[str, int]]) -> None:
         self._peers = dict(peers)
+
+    def peer_route(self, name: str):
+        """How a migration reaches ``name``'s manager (``net.peer.peer_route``)."""
+        from ldtui.net.peer import peer_route
+
+        return peer_route(name, self.peers, jumps=self.jumps, ssh_config=self.ssh_config)
+
+    def peer_paths(self) -> tuple[tuple[str, str], ...]:
+        """(peer, ``direct`` / ``via bastion`` / why it cannot be reached) for every peer this
+        host names, as the console's migrate form shows them."""
+        from ldtui.net.peer import PeerUnavailable
+
+        peers = self.peers
+        try:
+            stamp = Path(self.ssh_config).stat().st_mtime_ns if self.ssh_config else None
+        except OSError:
+            stamp = None
+        # Asked for by every console's every refresh; the answer changes only with the tables.
+        key = (tuple(sorted(peers.items())), tuple(sorted(self.jumps.items())), self.ssh_config, stamp)
+        if self._peer_paths is not None and self._peer_paths[0] == key:
+            return self._peer_paths[1]
+        out = []
+        for name in sorted(set(peers) | set(self.jumps)):
+            try:
+                out.append((name, self.peer_route(name).path))
+            except PeerUnavailable as e:
+                out.append((name, f"unknown: {e.message}"))
+        self._peer_paths = (key, tuple(out))
+        return self._peer_paths[1]
 
     # -- life ------------------------------------------------------------------------------
     async def start(self) -> int:
@@ -268,7 +299,9 @@ class Ldmd:
 
     async def _rpc_snapshot(self, params: dict, ctx: rpc.RpcContext) -> dict:
         self.manager.authorize(ctx.user, READ)
-        return converter.unstructure(self.manager.snapshot())
+        snap = converter.unstructure(self.manager.snapshot())
+        snap["peer_paths"] = [list(p) for p in self.peer_paths()]
+        return snap
 
     async def _rpc_run(self, params: dict, ctx: rpc.RpcContext) -> dict:
         argv = params.get("argv")

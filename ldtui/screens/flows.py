@@ -71,7 +71,8 @@ class Flows:
         app = self.ldtui
         targets = [v.hostname for v in app.fleet.connected() if v.name != view.name]
         form = MigrateForm(view.hostname, row.name, targets, user=app.user_for(view.name),
-                           live_supported=app.live_supported, lab_passwords=app.lab_passwords)
+                           live_supported=app.live_supported, lab_passwords=app.lab_passwords,
+                           peer_paths=dict(view.snapshot.peer_paths) if view.snapshot else None)
 
         def submitted(request: MigrateRequest | None) -> None:
             if request is not None:

@@ -14,6 +14,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
@@ -122,8 +123,12 @@ class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="migrate.cancel")]
 
     def __init__(self, source_host: str, domain: str, targets: list[str], *, user: str,
-                 live_supported: bool = False, lab_passwords: Mapping[str, str] | None = None) -> None:
+                 live_supported: bool = False, lab_passwords: Mapping[str, str] | None = None,
+                 peer_paths: Mapping[str, str] | None = None) -> None:
         super().__init__()
+        self.peer_paths = dict(peer_paths or {})
+        """How the source's manager reaches each peer, as its snapshot says (``direct``,
+        ``via bastion``): the migration's path is the source's, not the console's."""
         self.lab_passwords = dict(lab_passwords or {})
         """Passwords the console holds for lab hosts: filled in, and the form says so."""
         self._filled = ""
@@ -145,6 +150,7 @@ class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
         self._filled = self.lab_passwords.get(first, "")
         with Vertical(classes="dialog", id="migrate-form"):
             yield Static(Text(f"Migrate {self.domain} from {self.source_host}"), classes="title")
+            yield Static(Text(self.path_text(first)), id="route")
             with Grid(id="form-fields"):
                 yield Static("Target host", classes="field-label")
                 yield Select([(t, t) for t in self.targets], prompt="connected hosts…", id="target",
@@ -197,13 +203,40 @@ class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
         self._filled = self.lab_passwords.get(host, "")
         box.value = self._filled
 
+    def path_text(self, target: str) -> str:
+        """The way the source's manager will take to ``target``, as far as the console knows."""
+        source = self.source_host
+        path = self.peer_paths.get(target) if target else None
+        if path is None:
+            return f"Path from {source}: as its peers table" + (" and ssh_config say" if target else " says")
+        if path.startswith("unknown"):
+            return f"Path from {source}: none known to it"
+        tunnelled = "; memory tunnelled" if path.startswith("via ") else ""
+        return f"Path from {source}: {path} (its peers table{tunnelled})"
+
+    def _show_path(self) -> None:
+        try:
+            typed_box, route = self.query_one("#typed-target", Input), self.query_one("#route", Static)
+        except NoMatches:
+            return              # a change while the form is still being built: compose drew it
+        try:
+            _, typed, _ = split_typed_target(typed_box.value)
+        except ValueError:
+            typed = ""
+        chosen = self.query_one("#target", Select).value
+        route.update(Text(self.path_text(typed or ("" if chosen is Select.NULL else str(chosen)))))
+
     def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "target":
+            self._show_path()
         if event.select.id == "target" and event.value is not Select.NULL:
             self._fill_password(str(event.value))
             if self._filled and self.query_one("#password", Input).value == self._filled:
                 self.query_one("#go").focus()     # nothing left to type: enter migrates
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "typed-target":
+            self._show_path()
         if event.input.id == "typed-target" and self.lab_passwords:
             try:
                 _, host, _ = split_typed_target(event.value)

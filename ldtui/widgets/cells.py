@@ -260,6 +260,7 @@ COMPACT_DOMAIN_WIDTHS = {"util": 6, "uptime": 11, "progress": 15}
 HOST_COLUMNS: tuple[tuple[str, str], ...] = (
     ("host", "HOST"),
     ("conn", "CONNECTION"),
+    ("path", "PATH"),
     ("processor", "PROCESSOR"),
     ("strands", "FREE STRANDS"),
     ("memory", "FREE MEMORY"),
@@ -279,14 +280,16 @@ def host_cells(view: HostView, selected_filter: str | None) -> dict[str, Cell]:
         conn = Cell("connected", "$success")
     else:
         conn = Cell(view.state, "$warning")
+    path = Cell(view.path or "direct", "dim" if view.stale else "")
     if snap is None:
         blank = Cell("")
-        return {"host": Cell(marker + view.hostname, sort=view.name), "conn": conn, "processor": blank,
-                "strands": blank, "memory": blank, "maus": blank, "incoming": blank}
+        return {"host": Cell(marker + view.hostname, sort=view.name), "conn": conn, "path": path,
+                "processor": blank, "strands": blank, "memory": blank, "maus": blank, "incoming": blank}
     dim = "dim" if view.stale else ""
     return {
         "host": Cell(marker + view.hostname, dim, sort=view.name),
         "conn": conn,
+        "path": path,
         "processor": Cell(f"{snap.processor} {snap.clock_mhz} MHz", dim),
         "strands": Cell(f"{snap.strands_free}/{snap.strands_total}", dim, sort=snap.strands_free, justify="right"),
         "memory": Cell(f"{format_size(snap.memory_free) or '0'}/{format_size(snap.memory_total)}", dim,
@@ -311,9 +314,13 @@ says what it counts (short labels: they only size the columns and name a sort)."
 
 
 def compact_host_cells(view: HostView, selected_filter: str | None) -> dict[str, Cell]:
-    """``host_cells`` for a line without a header: ``226/256 strands``, ``30/32 MAUs``, and
-    INCOMING only when the host refuses incoming migrations."""
+    """``host_cells`` for a line without a header: ``226/256 strands``, ``30/32 MAUs``, the
+    path after the link's state only when it is not direct, and INCOMING only when the host
+    refuses incoming migrations."""
     cells = host_cells(view, selected_filter)
+    path = cells.pop("path")
+    if view.path and view.path != "direct":
+        cells["conn"].append(f" {path.plain}", path.style or None)
     snap = view.snapshot
     if snap is None:
         return cells

@@ -36,6 +36,7 @@ DOWN_WORDS = {
     "permission-denied": "login refused", "host-key-changed": "host key changed",
     "host-key-unknown": "host key unknown", "host-key": "host key refused", "version": "version mismatch",
     "no-service": "no ldm service", "lost": "connection lost", "connect": "ssh failed",
+    "jump-unreachable": "jump unreachable",
 }
 """Why a host is down, in the few words the hosts panel has room for."""
 
@@ -79,6 +80,8 @@ class HostView:
     down_since: float | None = None
     down_code: str = ""
     """Why it is down, in one word (``DOWN_WORDS``)."""
+    path: str = ""
+    """How the console reaches it: ``direct``, ``via bastion``… (empty: direct)."""
 
     @property
     def down_reason(self) -> str:

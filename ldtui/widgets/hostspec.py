@@ -4,16 +4,18 @@ A hosts file lists one ``[[host]]`` table per host::
 
     [[host]]
     name = "t5440-sys-1"          # optional; shown until the host says its own name
-    address = "10.0.0.11"
-    port = 2201                   # optional, 22 when absent
-    user = "root"
+    address = "10.0.0.11"         # or an alias of ~/.ssh/config
+    port = 2201                   # optional: ssh_config's Port, else 22
+    user = "root"                 # optional: ssh_config's User, else the login name
     password = "…"                # or: key = "~/.ssh/id_ed25519"
     known_hosts = "~/.ldtui/known_hosts"   # optional
+    jump = "ops@bastion:22"       # optional: jump hosts, comma-separated ("none": direct)
+
+What is not given comes from the operator's ssh_config (``net.sshroute``).
 """
 
 from __future__ import annotations
 
-import getpass
 import tomllib
 from pathlib import Path
 
@@ -26,15 +28,19 @@ from ldtui.core.errors import LdmError
 class HostSpec:
     name: str
     address: str
-    port: int = 22
-    user: str = ""
+    port: int | None = None
+    """None: ssh_config's Port for ``address``, else 22."""
+    user: str | None = None
+    """None: ssh_config's User, else the local login name."""
     password: str | None = attrs.field(default=None, repr=False)
     key: str | None = None
     known_hosts: str | None = None
+    jump: str | None = None
+    """Jump hosts as ``-J`` takes them; None: ssh_config's ProxyJump."""
 
 
 def parse_target(text: str) -> HostSpec:
-    """``root@t5440-sys-1:2201`` → HostSpec; the user defaults to the local login name."""
+    """``root@t5440-sys-1:2201`` → HostSpec; what is not typed is left to ssh_config."""
     user, at, rest = text.rpartition("@")
     if not at:
         user, rest = "", text
@@ -43,8 +49,8 @@ def parse_target(text: str) -> HostSpec:
         host, port = rest, "22"
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise LdmError("bad-host", f"Invalid host: {text} (expected USER@HOST:PORT)")
-    return HostSpec(name=f"{host}:{port}" if port != "22" else host, address=host, port=int(port),
-                    user=user or getpass.getuser())
+    return HostSpec(name=f"{host}:{port}" if port != "22" else host, address=host,
+                    port=int(port) if colon else None, user=user or None)
 
 
 def load_hosts_file(path: Path) -> list[HostSpec]:
@@ -62,14 +68,22 @@ def load_hosts_file(path: Path) -> list[HostSpec]:
         address = entry.get("address") or entry.get("host")
         if not address:
             raise LdmError("hosts-file", f"{path}: host #{i} has no address")
-        port = int(entry.get("port", 22))
+        port = entry.get("port")
+        if isinstance(port, str) and port.isdigit():
+            port = int(port)
+        if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
+            raise LdmError("hosts-file", f"{path}: host #{i} has an invalid port: {port!r}")
         key = entry.get("key")
         known = entry.get("known_hosts")
+        jump = entry.get("jump")
+        if jump is not None and not isinstance(jump, str):
+            raise LdmError("hosts-file", f"{path}: host #{i}: jump must be a string like \"ops@bastion:22\"")
         specs.append(HostSpec(
-            name=entry.get("name") or (f"{address}:{port}" if port != 22 else address),
-            address=address, port=port, user=entry.get("user") or getpass.getuser(),
+            name=entry.get("name") or (f"{address}:{port}" if port not in (None, 22) else address),
+            address=address, port=port, user=entry.get("user") or None,
             password=entry.get("password"),
             key=str(Path(key).expanduser()) if key else None,
             known_hosts=str(Path(known).expanduser()) if known else None,
+            jump=jump,
         ))
     return specs

@@ -182,22 +182,29 @@ def test_lab_errors_name_the_host(tmp_path):
     assert e.value.message == "lab.toml: [[hosts]] #1 [[domains]] #2 'memory': invalid size 'lots'"
 
 
-def test_jumps_name_a_peer_and_a_user_at_address_port(tmp_path):
-    """S-3: a [jumps] entry reaches a peer through an SSH jump host."""
+def test_jumps_name_a_peer_and_a_chain_of_jump_hosts(tmp_path):
+    """S-3: a [jumps] entry reaches a peer through SSH jump hosts, listed as OpenSSH's
+    ProxyJump lists them; a host only an ssh_config knows needs that ssh_config."""
     from ldtui.core.hostconfig import HostConfigError, load_host_config
     base = ('[host]\nname = "a"\n[machine]\ncores = 2\nstrands_per_core = 2\nmemory = [{ pa = "0x0", size = "8G" }]\n'
             '[peers]\nb = "10.0.0.2:2201"\n')
     ok = tmp_path / "ok.toml"
-    ok.write_text(base + '[jumps]\nb = "ops@bastion:22"\n')
-    assert load_host_config(ok).jump_map() == {"b": ("bastion", 22, "ops")}
+    ok.write_text(base + '[jumps]\nb = "ops@bastion:22, inner"\n')
+    assert load_host_config(ok).jump_map() == {"b": "ops@bastion:22,inner"}
     bad = tmp_path / "bad.toml"
-    bad.write_text(base + '[jumps]\nb = "bastion"\n')
-    with pytest.raises(HostConfigError, match=r"\[jumps\] 'b': expected USER@ADDRESS:PORT, got 'bastion'"):
+    bad.write_text(base + '[jumps]\nb = "ops@bastion:http"\n')
+    with pytest.raises(HostConfigError,
+                       match=r"\[jumps\] 'b': expected \[USER@\]HOST\[:PORT\], comma-separated, got 'ops@bastion:http'"):
         load_host_config(bad)
     stray = tmp_path / "stray.toml"
     stray.write_text(base + '[jumps]\nc = "ops@bastion:22"\n')
     with pytest.raises(HostConfigError, match=r"'c': no \[peers\] entry for this host"):
         load_host_config(stray)
+    configured = tmp_path / "configured.toml"
+    configured.write_text(base.replace('name = "a"\n', 'name = "a"\nssh_config = "peers_ssh_config"\n')
+                          + '[jumps]\nc = "bastion"\n')
+    config = load_host_config(configured)
+    assert config.jump_map() == {"c": "bastion"} and config.ssh_config == str(tmp_path / "peers_ssh_config")
 
 
 def test_migration_table_sets_transport_streams_and_data_ports(tmp_path):

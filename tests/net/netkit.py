@@ -73,8 +73,9 @@ class Ran:
 
 
 def client_env(password: str | None, known_hosts: Path | None, env: dict | None) -> dict:
-    e = {k: v for k, v in os.environ.items() if not k.startswith("LDM_")}
-    # A home of its own: the client must not find the developer's ~/.ssh keys.
+    # Nothing of the developer's: no ssh-agent, no shared connections, no ~/.ssh keys.
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith("LDM_") and k not in ("SSH_AUTH_SOCK", "XDG_RUNTIME_DIR", "LDTUI_HOME")}
     e["HOME"] = str(Path(known_hosts).parent / "home" if known_hosts else Path("/nonexistent"))
     if password is not None:
         e["LDM_PASSWORD"] = password

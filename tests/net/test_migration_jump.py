@@ -4,73 +4,39 @@ source ldmd logs in to it with its own host key and tunnels to the target's mana
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-import socket
-import subprocess
-import time
-from pathlib import Path
-
-import attrs
-import pytest
-
 from migkit import Hosts, ssh_ldm
+from sshdkit import Bastion, needs_sshd
 
-SSHD = next((p for p in ("/usr/sbin/sshd", shutil.which("sshd") or "") if p and os.path.exists(p)), None)
-pytestmark = [pytest.mark.skipif(SSHD is None, reason="OpenSSH server not installed (apt-get install openssh-server)"),
-              pytest.mark.skipif(os.geteuid() != 0, reason="sshd needs root to switch users")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = needs_sshd
 
 
-def _start_jump(base: Path, authorized: str) -> tuple[subprocess.Popen, int, str]:
-    base.mkdir()
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(base / "host")], check=True)
-    (base / "authorized_keys").write_text(authorized + "\n")
-    port = _free_port()
-    (base / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {base / 'host'}\nAuthorizedKeysFile {base / 'authorized_keys'}\n"
-        f"PasswordAuthentication no\nStrictModes no\nPidFile {base / 'sshd.pid'}\nUsePAM no\n"
-        "AllowTcpForwarding yes\nLogLevel DEBUG1\n")
-    os.makedirs("/run/sshd", exist_ok=True)
-    proc = subprocess.Popen([SSHD, "-D", "-f", str(base / "sshd_config"), "-E", str(base / "sshd.log")])
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    host_pub = " ".join((base / "host.pub").read_text().split()[:2])
-    return proc, port, host_pub
+def _start_jump(base, authorized: str):
+    bastion = Bastion(base, [authorized])
+    bastion.start()
+    return bastion, bastion.port, " ".join(bastion.known_hosts_line.split()[1:])
 
 
 async def test_a_migration_tunnels_through_a_jump_host(tmp_path):
     hosts = Hosts(tmp_path, ("t5440-sys-1", "t5440-sys-2"))
     await hosts.start()
     src = hosts["t5440-sys-1"]
-    proc, port, jump_key = _start_jump(tmp_path / "jump", src.host_public_key)
+    jump, port, jump_key = _start_jump(tmp_path / "jump", src.host_public_key)
     try:
         with open(hosts.known_hosts, "a") as f:
             f.write(f"[127.0.0.1]:{port} {jump_key}\n")
-        src.jumps = {"t5440-sys-2": ("127.0.0.1", port, "root")}
+        src.jumps = {"t5440-sys-2": f"root@127.0.0.1:{port}"}
         status, out, err = await ssh_ldm(src, "migrate-domain ldg1 t5440-sys-2")
         assert (status, err) == (0, ""), err
         assert "ldg1" in [d.name for d in hosts["t5440-sys-2"].manager.domains()]
         assert "ldg1" not in [d.name for d in src.manager.domains()]
-        log = (tmp_path / "jump" / "sshd.log").read_text()
+        log = jump.log
         assert f"port {hosts['t5440-sys-2'].port}" in log and "direct-tcpip" in log
         # B-5: behind a jump host the memory is tunnelled through the SSH link, and it says why.
         job = next(j for j in src.manager.snapshot().jobs if j.domain == "ldg1")
         assert (job.transport, job.transport_reason) == ("tunnelled",
                                                          "t5440-sys-2 is reached through a jump host")
     finally:
-        proc.terminate()
-        proc.wait(10)
+        jump.stop()
         await hosts.stop()
 
 
@@ -78,15 +44,78 @@ async def test_a_jump_host_with_an_unknown_key_is_refused_and_nothing_moves(tmp_
     hosts = Hosts(tmp_path, ("t5440-sys-1", "t5440-sys-2"))
     await hosts.start()
     src = hosts["t5440-sys-1"]
-    proc, port, _ = _start_jump(tmp_path / "jump", src.host_public_key)
+    jump, port, _ = _start_jump(tmp_path / "jump", src.host_public_key)
     try:
-        src.jumps = {"t5440-sys-2": ("127.0.0.1", port, "root")}
+        src.jumps = {"t5440-sys-2": f"root@127.0.0.1:{port}"}
         status, out, err = await ssh_ldm(src, "migrate-domain ldg1 t5440-sys-2")
         # As for any manager that cannot be reached: the seed's 8-4 text (the reason is logged).
         assert status == 1 and err.splitlines()[0] == "Failed to establish connection with ldmd(1m) on target: t5440-sys-2"
         assert src.manager.domain("ldg1").state.value == "active" and src.manager.migrating() == {}
         assert "ldg1" not in [d.name for d in hosts["t5440-sys-2"].manager.domains()]
     finally:
-        proc.terminate()
-        proc.wait(10)
+        jump.stop()
+        await hosts.stop()
+
+
+async def test_managers_that_reach_each_other_only_through_the_bastion_migrate_there_and_back(tmp_path):
+    """S-3, B-5: each manager reaches the other through the bastion as its ssh_config says —
+    t5440-sys-1 by its [peers] address and the file's ProxyJump, t5440-sys-2 by an alias only
+    the file knows (HostName, Port, ProxyJump) — and the memory is tunnelled, as the status
+    says. The bastion is a stock sshd; each manager logs in to it with its own host key."""
+    hosts = Hosts(tmp_path, ("t5440-sys-1", "t5440-sys-2"))
+    await hosts.start()
+    src, dst = hosts["t5440-sys-1"], hosts["t5440-sys-2"]
+    bastion = Bastion(tmp_path / "bastion", [src.host_public_key, dst.host_public_key])
+    bastion.start()
+    try:
+        with open(hosts.known_hosts, "a") as f:
+            f.write(bastion.known_hosts_line)
+        jump = f"Host bastion\n    HostName 127.0.0.1\n    Port {bastion.port}\n    User root\n"
+        (tmp_path / "src_ssh_config").write_text(f"Host t5440-sys-2\n    ProxyJump bastion\n\n{jump}")
+        src.ssh_config = str(tmp_path / "src_ssh_config")
+        (tmp_path / "dst_ssh_config").write_text(
+            f"Host t5440-sys-1\n    HostName 127.0.0.1\n    Port {src.port}\n    ProxyJump bastion\n\n{jump}")
+        dst.ssh_config = str(tmp_path / "dst_ssh_config")
+        dst.set_peers({})
+        assert src.peer_paths() == (("t5440-sys-2", "via bastion"),)
+
+        status, out, err = await ssh_ldm(src, "migrate-domain ldg1 t5440-sys-2")
+        assert (status, err) == (0, ""), err
+        assert "ldg1" in [d.name for d in dst.manager.domains()]
+        completed = hosts.ldm("t5440-sys-1", "list -o status --completed ldg1").stdout
+        assert "tunnelled through SSH (t5440-sys-2 is reached through a jump host)" in completed, completed
+
+        status, out, err = await ssh_ldm(dst, "migrate-domain ldg1 t5440-sys-1")
+        assert (status, err) == (0, ""), err
+        assert "ldg1" in [d.name for d in src.manager.domains()]
+        back = next(j for j in dst.manager.snapshot().jobs if j.domain == "ldg1" and j.role == "source")
+        assert (back.transport, back.transport_reason) == ("tunnelled", "t5440-sys-1 is reached through a jump host")
+        assert bastion.log.count("direct-tcpip") >= 2
+        assert f"port {dst.port}" in bastion.log and f"port {src.port}" in bastion.log
+    finally:
+        bastion.stop()
+        await hosts.stop()
+
+
+async def test_a_chain_of_two_jump_hosts_from_the_jumps_table(tmp_path):
+    """S-3: ``[jumps] peer = "outer,inner"`` goes through both, in order."""
+    hosts = Hosts(tmp_path, ("t5440-sys-1", "t5440-sys-2"))
+    await hosts.start()
+    src = hosts["t5440-sys-1"]
+    outer = Bastion(tmp_path / "outer", [src.host_public_key])
+    inner = Bastion(tmp_path / "inner", [src.host_public_key])
+    outer.start()
+    inner.start()
+    try:
+        with open(hosts.known_hosts, "a") as f:
+            f.write(outer.known_hosts_line + inner.known_hosts_line)
+        src.jumps = {"t5440-sys-2": f"root@127.0.0.1:{outer.port},root@127.0.0.1:{inner.port}"}
+        assert src.peer_route("t5440-sys-2").path == f"via root@127.0.0.1:{outer.port} → root@127.0.0.1:{inner.port}"
+        status, out, err = await ssh_ldm(src, "migrate-domain ldg1 t5440-sys-2")
+        assert (status, err) == (0, ""), err
+        assert "ldg1" in [d.name for d in hosts["t5440-sys-2"].manager.domains()]
+        assert f"port {inner.port}" in outer.log and f"port {hosts['t5440-sys-2'].port}" in inner.log
+    finally:
+        inner.stop()
+        outer.stop()
         await hosts.stop()

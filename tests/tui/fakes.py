@@ -73,6 +73,8 @@ class FakeHost:
         """First argv word(s) joined by space → an event that command waits on before
         answering (one command held while others answer)."""
         self.closed = False
+        self.peer_paths: tuple[tuple[str, str], ...] = ()
+        """What the host's manager says of its way to each peer (``via bastion``)."""
 
     async def connect(self) -> None:
         if self.down:
@@ -92,7 +94,7 @@ class FakeHost:
             hostname=self.hostname, processor=self.processor, clock_mhz=1414, manager_version="1.2",
             strands_total=256, strands_free=self.strands_free, memory_total=64 * G, memory_free=self.memory_free,
             maus_total=32, maus_free=self.maus_free, incoming_migration_enabled=True,
-            domains=tuple(self.domains), jobs=tuple(self.jobs), taken_at=0.0)
+            domains=tuple(self.domains), jobs=tuple(self.jobs), taken_at=0.0, peer_paths=self.peer_paths)
 
     async def run(self, argv: list[str], *, password: str | None = None, timeout: float | None = None) -> Result:
         if self.down:

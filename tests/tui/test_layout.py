@@ -183,3 +183,21 @@ async def test_the_help_screen_says_what_h_does():
         line = next(line for line in screen_text(app).splitlines() if "Hosts panel" in line)
         assert line.split("█")[1].split() == ["h", "Hosts", "panel:", "show", "it", "and", "go", "to", "it,", "or",
                                               "hide", "it"]
+
+
+async def test_the_hosts_panel_shows_how_each_host_is_reached():
+    """S-3, T-2: a PATH column in the wide layout; in the narrow one the path follows the
+    link's state, only when it is not direct."""
+    a, b = seed_hosts()
+    b.path = "via ops@bastion"
+    app = console(a, b)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot, loaded(app))
+        hosts = app.main_screen().query_one("#hosts", KeyedTable)
+        assert "path" in columns(hosts)
+        shown = screen_text(app)
+        assert "PATH" in shown and "direct" in shown and "via ops@bastion" in shown
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot, lambda: app.main_screen().table_layout.compact)
+        shown = screen_text(app)
+        assert "connected via ops@bastion" in shown and "direct" not in shown

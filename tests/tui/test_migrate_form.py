@@ -211,3 +211,17 @@ async def test_on_a_24_row_terminal_every_field_and_the_buttons_fit():
         await pilot.resize_terminal(140, 40)                         # and back to fields with borders
         await settle(pilot, lambda: not form.has_class("short"))
         assert not form.query_one("#bandwidth", Input).compact
+
+
+async def test_the_form_says_which_way_the_source_manager_takes_to_the_target():
+    """S-3, T-3: the migration's path is the source manager's, as its snapshot reports its
+    peers table (the console's own path may differ); a target it does not report is said so."""
+    a, b = seed_hosts()
+    a.peer_paths = (("t5440-sys-2", "via ops@bastion:22"),)
+    app = console(a, b)
+    async with app.run_test(size=(140, 40)) as pilot:
+        form = await open_form(pilot, app)
+        assert "Path from t5440-sys-1: via ops@bastion:22 (its peers table; memory tunnelled)" in screen_text(app)
+        form.query_one("#typed-target", Input).value = "root@t5440-sys-9"
+        await pilot.pause()
+        assert "Path from t5440-sys-1: as its peers table and ssh_config say" in screen_text(app)

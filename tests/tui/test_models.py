@@ -125,6 +125,8 @@ def test_cells_sort_by_meaning_and_spell_like_ldm():
 def test_targets_on_the_command_line():
     spec = parse_target("root@t5440-sys-1:2201")
     assert (spec.user, spec.address, spec.port, spec.name) == ("root", "t5440-sys-1", 2201, "t5440-sys-1:2201")
+    alias = parse_target("t5440-sys-2")
+    assert (alias.user, alias.address, alias.port, alias.name) == (None, "t5440-sys-2", None, "t5440-sys-2")
     with pytest.raises(LdmError) as err:
         parse_target("root@t5440-sys-1:http")
     assert err.value.code == "bad-host"
@@ -136,7 +138,8 @@ def test_a_hosts_file(tmp_path: Path):
                     'password = "pw"\n\n[[host]]\naddress = "10.0.0.2"\nkey = "~/.ssh/id_ed25519"\n')
     one, two = load_hosts_file(path)
     assert (one.name, one.port, one.password) == ("t5440-sys-1", 2201, "pw")
-    assert (two.name, two.port) == ("10.0.0.2", 22) and two.key.endswith(".ssh/id_ed25519")
+    # S-3: what a hosts file leaves out (port, user) comes from ssh_config, else 22 and the login name.
+    assert (two.name, two.port, two.user) == ("10.0.0.2", None, None) and two.key.endswith(".ssh/id_ed25519")
     (tmp_path / "empty.toml").write_text("")
     with pytest.raises(LdmError, match="no \\[\\[host\\]\\] entries"):
         load_hosts_file(tmp_path / "empty.toml")

@@ -23,9 +23,25 @@ def test_a_missing_hosts_file_is_refused(tmp_path, capsys):
     assert "Cannot read" in capsys.readouterr().err
 
 
+def test_ssh_settings_that_cannot_be_used_are_refused_before_the_screen_opens(tmp_path, capsys):
+    """S-3: a missing -F file, --jump without hosts, a ProxyCommand: one line, exit 2."""
+    assert main(["-F", str(tmp_path / "nope"), "root@t5440-sys-1:2201"]) == 2
+    assert capsys.readouterr().err == (f"ldtui: Can't open user config file {tmp_path / 'nope'}: "
+                                       "No such file or directory\n")
+    (tmp_path / "hosts.toml").write_text('[[host]]\naddress = "10.0.0.2"\n')
+    assert main(["--jump", "ops@bastion", "--hosts", str(tmp_path / "hosts.toml")]) == 2
+    assert capsys.readouterr().err == ("ldtui: --jump needs hosts on the command line "
+                                       "(a hosts file says jump = per host)\n")
+    (tmp_path / "ssh_config").write_text("Host old\n    ProxyCommand nc %h %p\n")
+    assert main(["-F", str(tmp_path / "ssh_config"), "old"]) == 2
+    assert capsys.readouterr().err == "ldtui: old: ProxyCommand is not supported; use ProxyJump\n"
+
+
 def test_options():
     args = parser().parse_args(["root@a:2201", "--theme", "ldtui-light"])
     assert args.targets == ["root@a:2201"] and args.theme == "ldtui-light" and args.hosts_file is None
+    args = parser().parse_args(["-F", "cfg", "--jump", "ops@bastion:22,inner", "root@a:2201"])
+    assert (args.ssh_config, args.jump) == ("cfg", "ops@bastion:22,inner")
 
 
 class KeptLink(FakeHost):

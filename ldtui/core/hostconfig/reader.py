@@ -230,20 +230,37 @@ def _peers(t: _Table) -> tuple[tuple[str, str, int], ...]:
     return tuple(out)
 
 
-def _jumps(t: _Table, peers: tuple[tuple[str, str, int], ...]) -> tuple[tuple[str, str, str, int], ...]:
-    """``[jumps] peer = "USER@ADDRESS:PORT"``: reach that peer through an SSH jump host."""
+def _jumps(t: _Table, peers: tuple[tuple[str, str, int], ...], *,
+           ssh_config: str) -> tuple[tuple[str, str], ...]:
+    """``[jumps] peer = "[USER@]HOST[:PORT][,…]"``: reach that peer through SSH jump hosts,
+    in order, as OpenSSH's ProxyJump names them."""
     out = []
     known = {h for h, _, _ in peers}
     for host in t.data:
         value = t.get(host, str)
-        user, at, rest = value.rpartition("@")
-        addr, colon, port = rest.rpartition(":")
-        if not at or not user or not colon or not addr or not port.isdigit() or not 0 < int(port) < 65536:
-            raise t.fail(host, f"expected USER@ADDRESS:PORT, got {value!r}")
-        if host not in known:
-            raise t.fail(host, "no [peers] entry for this host")
-        out.append((host, user, addr.strip("[]"), int(port)))
+        for element in value.split(","):
+            if not _jump_element(element.strip()):
+                raise t.fail(host, f"expected [USER@]HOST[:PORT], comma-separated, got {value!r}")
+        if host not in known and not ssh_config:
+            raise t.fail(host, "no [peers] entry for this host (and no ssh_config to find it in)")
+        out.append((host, ",".join(e.strip() for e in value.split(","))))
     return tuple(out)
+
+
+def _jump_element(text: str) -> bool:
+    user, at, rest = text.removeprefix("ssh://").rpartition("@")
+    if at and not user or not rest:
+        return False
+    if rest.startswith("["):
+        host, bracket, tail = rest[1:].partition("]")
+        port = tail[1:] if tail.startswith(":") else None
+        if not bracket or tail and port is None:
+            return False
+    elif rest.count(":") == 1:
+        host, _, port = rest.partition(":")
+    else:
+        host, port = rest, None
+    return bool(host) and (port is None or port.isdigit() and 0 < int(port) < 65536)
 
 
 def _migration(t: _Table) -> MigrationConfig:
@@ -298,6 +315,7 @@ def parse_host(data: dict, file: str, where: str = "") -> HostConfig:
     settings = HostSettings(
         incoming_migration_enabled=host.get("incoming_migration_enabled", bool, True),
         migration_supported=host.get("migration_supported", bool, True))
+    ssh_config = host.get("ssh_config", str, "")
     host.finish()
     (mt,) = top.sub("machine")
     machine = _machine(mt, name)
@@ -305,7 +323,7 @@ def parse_host(data: dict, file: str, where: str = "") -> HostConfig:
     (pt,) = top.sub("peers")
     peers = _peers(pt)
     (jt,) = top.sub("jumps")
-    jumps = _jumps(jt, peers)
+    jumps = _jumps(jt, peers, ssh_config=ssh_config)
     (mig,) = top.sub("migration")
     migration = _migration(mig)
     (prim,) = top.sub("primary")
@@ -324,7 +342,7 @@ def parse_host(data: dict, file: str, where: str = "") -> HostConfig:
         seen.add(d.name)
     top.finish()
     return HostConfig(name=name, listen_host=listen, listen_port=port, settings=settings, machine=machine,
-                      users=users, peers=peers, jumps=jumps, migration=migration, primary=primary, services=tuple(services), domains=domains,
+                      users=users, peers=peers, jumps=jumps, ssh_config=ssh_config, migration=migration, primary=primary, services=tuple(services), domains=domains,
                       source=file, raw=data)
 
 
@@ -344,7 +362,15 @@ def _read_toml(path: str | Path) -> tuple[dict, str]:
 
 def load_host_config(path: str | Path) -> HostConfig:
     data, name = _read_toml(path)
-    return parse_host(data, name)
+    return _beside(parse_host(data, name), Path(path))
+
+
+def _beside(config: HostConfig, path: Path) -> HostConfig:
+    """A relative ``ssh_config`` is found next to the file that names it."""
+    if not config.ssh_config:
+        return config
+    where = Path(config.ssh_config).expanduser()
+    return attrs.evolve(config, ssh_config=str(where if where.is_absolute() else path.parent / where))
 
 
 def lab_host_tables(data: dict, file: str) -> list[dict]:
@@ -369,7 +395,8 @@ def lab_host_tables(data: dict, file: str) -> list[dict]:
 
 def load_lab(path: str | Path) -> list[HostConfig]:
     data, name = _read_toml(path)
-    configs = [parse_host(h, name, f"[[hosts]] #{i}") for i, h in enumerate(lab_host_tables(data, name), 1)]
+    configs = [_beside(parse_host(h, name, f"[[hosts]] #{i}"), Path(path))
+               for i, h in enumerate(lab_host_tables(data, name), 1)]
     names = [c.name for c in configs]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup:

@@ -116,8 +116,12 @@ class HostConfig:
     users: tuple[UserConfig, ...] = ()
     peers: tuple[tuple[str, str, int], ...] = ()
     """(hostname, address, port) of the other managers this one reaches."""
-    jumps: tuple[tuple[str, str, str, int], ...] = ()
-    """(hostname, user, address, port): peers reached through an SSH jump host (S-3)."""
+    jumps: tuple[tuple[str, str], ...] = ()
+    """(hostname, jump list): peers reached through SSH jump hosts, the list as OpenSSH's
+    ProxyJump spells it (``ops@bastion:22,inner``) (S-3)."""
+    ssh_config: str = ""
+    """An ssh_config file for the peer links: aliases, HostName, Port, ProxyJump, and the
+    jump hosts' User, IdentityFile, keepalive (S-3); empty: none."""
     migration: MigrationConfig = MigrationConfig()
     primary: DomainConfig = DomainConfig(name="primary")
     services: tuple[ServiceConfig, ...] = ()
@@ -130,6 +134,6 @@ class HostConfig:
     def peer_map(self) -> dict[str, tuple[str, int]]:
         return {h: (a, p) for h, a, p in self.peers}
 
-    def jump_map(self) -> dict[str, tuple[str, int, str]]:
-        """Peer host name → (address, port, user) of the jump host that leads to it."""
-        return {h: (a, p, u) for h, u, a, p in self.jumps}
+    def jump_map(self) -> dict[str, str]:
+        """Peer host name → the jump hosts that lead to it (``ops@bastion:22,inner``)."""
+        return dict(self.jumps)
