@@ -21,6 +21,7 @@ LDM_ENVIRONMENT = (
     ("LDM_USER", "the login name when the host names none (default: the local login name)"),
     ("LDM_IDENTITY", "private key file for public-key login (default: the keys in ~/.ssh)"),
     ("LDM_KNOWN_HOSTS", "the host key file (default: ~/.ldtui/known_hosts)"),
+    ("LDM_PERSIST", "keep a shared connection to the host open, until idle that many seconds (as --persist)"),
     ("LDM_PASSWORD", "the login password, for scripts only: other processes of the same user can read it; "
                      "on a terminal ldm asks without echo"),
 )

@@ -206,7 +206,8 @@ def ask_secret(prompt: str) -> str | None:
 def _migration_line(argv: list[str]):
     """The parsed ``migrate-domain`` line, or None when ldmd will answer it without a
     password: its usage (``--help``) or a mistake in it comes back without a prompt."""
-    from ldtui.core.cmd_args import COMMANDS, Args
+    from ldtui.core.cmd_args import Args
+    from ldtui.core.commands import COMMANDS     # the command table, filled as its modules load
     from ldtui.core.errors import LdmError
     if any(w in _HELP for w in argv[1:2]):
         return None

@@ -73,7 +73,8 @@ def test_the_first_word_offers_every_subcommand_and_alias(shell_env):
     offered = complete(shell_env, "ldm", "")
     assert sorted(offered) == sorted(COMMANDS)
     assert set(complete(shell_env, "ldm", "mig")) == {"migrate-domain", "migrate"}
-    assert complete(shell_env, "ldm", "-") == ["-H", "--host", "-i", "--identity", "--known-hosts"]
+    assert complete(shell_env, "ldm", "-") == ["-H", "--host", "-F", "--ssh-config", "-J", "--jump", "-i",
+                                              "--identity", "--known-hosts", "--persist", "--close"]
     # After ldm's own options (bash splits the port off at ':'), still the subcommands.
     assert set(complete(shell_env, "ldm", "-H", "root@t5440-sys-1", ":", "2201", "cancel-")) == {
         "cancel-operation", "cancel-op"}
@@ -135,7 +136,9 @@ def test_ldtui_and_ldmd_complete_their_options(shell_env):
     for prog, parser, function in (("ldtui", ldtui_parser(), "_ldtui_complete"),
                                    ("ldmd", ldmd_parser(), "_ldmd_complete")):
         options = {s for o in parser_options(parser) for s in o.strings}
-        assert set(complete(shell_env, prog, "--", function=function)) == options | {"--help"}
+        long = {s for s in options if s.startswith("--")}
+        assert set(complete(shell_env, prog, "--", function=function)) == long | {"--help"}
+        assert set(complete(shell_env, prog, "-", function=function)) == options | {"-h", "--help"}
     themes = theme_names()
     assert themes and complete(shell_env, "ldtui", "--theme", "", function="_ldtui_complete") == themes
     (shell_env["tmp"] / "state-a").mkdir()

@@ -39,7 +39,10 @@ def test_ldm_page_names_the_client_options_and_environment():
     text = page("ldm.1")
     for short, long, *_ in OPTIONS:
         assert esc(long) in text and (not short or esc(short) in text)
-    read = set(re.findall(r'os\.environ\.get\("(LDM_\w+)"\)', Path(client.__file__).read_text()))
+    import ldtui.net.ssh_exec as ssh_exec
+
+    sources = Path(client.__file__).read_text() + Path(ssh_exec.__file__).read_text()
+    read = set(re.findall(r'os\.environ\.get\("(LDM_\w+)"\)', sources))
     assert read == {name for name, _ in LDM_ENVIRONMENT}
 
 

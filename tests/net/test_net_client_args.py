@@ -35,3 +35,16 @@ def test_a_password_file_is_read_here_and_never_sent_as_an_argument(tmp_path):
     assert (argv, password) == (["migrate", "ldg1", "t5440-sys-2"], None)
     with pytest.raises(ClientError, match=r"Unable to read password file /nonexistent/pw: No such file or directory"):
         take_password_file(["migrate", "-p", "/nonexistent/pw", "ldg1", "t5440-sys-2"])
+
+
+def test_a_fresh_ldm_reads_its_migration_line_with_only_what_it_imports():
+    """The client loads nothing it does not need (S-1), yet must know a migrate-domain line
+    (to ask the Target Password or say it is missing) in a process of its own (G-1)."""
+    import subprocess
+    import sys
+    program = ("from ldtui.net.client import _migration_line as m\n"
+               "print(m(['migrate-domain', 'ldg1', 't5440-sys-2']).operands,"
+               " m(['migrate-domain', '--help']), m(['migrate-domain', '--frobnicate', 'a', 'b']))\n")
+    ran = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert ran.stdout.split() == ["['ldg1',", "'t5440-sys-2']", "None", "None"]

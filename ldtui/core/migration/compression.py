@@ -68,6 +68,7 @@ class CompressionPolicy:
         self._idle_mark = self._idle()
         self._spare_seen = False
         self._sent: list[tuple[int, float]] = []
+        self._warm = False
 
     @property
     def saving_rate(self) -> float:
@@ -112,6 +113,12 @@ class CompressionPolicy:
 
     def _probe(self, data) -> None:
         sample = memoryview(data)[:self.SAMPLE_BYTES]
+        if not self._warm:
+            # A thread's first compressions allocate and first touch the compressor's
+            # memory (measured: 2-5 ms for 64 KiB, a hundredth of that once warm): never
+            # timed, or one slow sample would turn compression off for many batches.
+            codec.pack_pages(sample, compress=True)
+            self._warm = True
         start = time.perf_counter()
         out, _ = codec.pack_pages(sample, compress=True)
         self._measure(len(sample), len(out), time.perf_counter() - start)
