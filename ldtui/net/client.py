@@ -234,8 +234,13 @@ def local_help(argv: list[str]) -> str | None:
         return COMMANDS[argv[0]].usage + "\n"
     own = ["", "Options of ldm itself (before the subcommand):"]
     own += [f"    {(s + ', ' if s else '') + f'{lng} {value}':<40} {what}" for s, lng, value, _, what in OPTIONS]
-    mine = " ".join(f"[{s or lng} {value}]" for s, lng, value, _, _ in OPTIONS)
-    return overview().replace("Usage:\n    ldm <subcommand>", f"Usage:\n    ldm {mine} <subcommand>", 1) + \
+    # The synopsis wrapped as ssh(1) wraps its own: whole [option VALUE] groups per line.
+    lines = ["    ldm"]
+    for group in [f"[{s or lng} {value}]" for s, lng, value, _, _ in OPTIONS] + ["<subcommand>"]:
+        if len(lines[-1]) + 1 + len(group) > 80:
+            lines.append("       ")
+        lines[-1] += " " + group
+    return overview().replace("Usage:\n    ldm <subcommand>", "Usage:\n" + "\n".join(lines), 1) + \
         "\n".join(own) + "\n"
 
 

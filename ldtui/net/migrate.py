@@ -106,7 +106,7 @@ class MigrationService:
         except LdmError as e:
             await io.error("\n".join(failure_lines(name, [e.text()], dry_run=req.dry_run)) + "\n")
             return 1
-        if req.host not in self.ldmd.peers:
+        if not self._knows(req.host):
             # Before the password prompt: no password can make an unknown host reachable.
             lines = self._unknown_target(req.host)
             run.abandon((lines[0],))
@@ -206,10 +206,19 @@ class MigrationService:
             return list(outcome.lines)
         return failure_lines(req.source, outcome.lines, dry_run=req.dry_run)
 
+    def _knows(self, host: str) -> bool:
+        """Whether this host's [peers] table or ssh_config names ``host`` (S-3)."""
+        try:
+            self.ldmd.peer_route(host)
+        except PeerUnavailable as e:
+            return e.code != "unknown-host"
+        return True
+
     def _unknown_target(self, host: str) -> tuple[str, ...]:
         d = self.ldmd
         return unknown_target_lines(host, d.hostname, d.peers, config_file=d.config.source,
-                                    peers_file=str(d.peers_file) if d.peers_file else "")
+                                    peers_file=str(d.peers_file) if d.peers_file else "",
+                                    ssh_config=str(d.ssh_config or ""))
 
     # -- the target side -------------------------------------------------------------------
     async def incoming(self, params: dict, ctx) -> dict:

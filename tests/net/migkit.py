@@ -60,7 +60,10 @@ async def ssh_ldm(ldmd, line: str, *, password_line: str | None = ROOT_PASSWORD,
                                 known_hosts=None, client_keys=None, agent_path=None, config=None) as conn:
         proc = await conn.create_process("ldm " + line, encoding=None)
         if password_line is not None:
-            proc.stdin.write(password_line.encode() + b"\n")
+            try:
+                proc.stdin.write(password_line.encode() + b"\n")
+            except BrokenPipeError:
+                pass            # answered (refused) before it asked: its output says why
         if started is not None:
             started.set()
         done = await asyncio.wait_for(proc.wait(check=False), timeout)

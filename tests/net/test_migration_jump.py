@@ -119,3 +119,26 @@ async def test_a_chain_of_two_jump_hosts_from_the_jumps_table(tmp_path):
         inner.stop()
         outer.stop()
         await hosts.stop()
+
+
+async def test_a_host_neither_the_peers_table_nor_the_ssh_config_names_is_unknown(tmp_path):
+    """S-3, G-4: a host only the ssh_config names is known (the bastion test above); one it
+    does not name is refused before the password prompt, and the hint names that file too."""
+    hosts = Hosts(tmp_path, ("t5440-sys-1", "t5440-sys-2"))
+    await hosts.start()
+    src = hosts["t5440-sys-1"]
+    try:
+        config = tmp_path / "ssh_config"
+        config.write_text("Host t5440-sys-2\n    HostName 127.0.0.1\n")
+        src.ssh_config = str(config)
+        src.set_peers({})
+        status, out, err = await ssh_ldm(src, "migrate-domain ldg1 t5440-sys-9", password_line=None)
+        assert (status, out) == (1, "")
+        lines = err.splitlines()
+        assert lines[0] == ("Target host t5440-sys-9 is not known to the Logical Domains Manager on t5440-sys-1 "
+                            "(it knows no other manager)")
+        assert lines[1].endswith(f"; or add a Host t5440-sys-9 block (HostName, Port) to {config}")
+        assert lines[2] == "Domain Migration of LDom ldg1 failed"
+        assert src.manager.domain("ldg1").migration is None
+    finally:
+        await hosts.stop()

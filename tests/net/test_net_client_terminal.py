@@ -102,8 +102,10 @@ async def test_help_needs_no_host(tmp_path):
     ran = await ldm_client("--help", known_hosts=tmp_path / "kh")
     out = ran.stdout.decode()
     assert ran.returncode == 0 and ran.stderr == b""
-    assert out.splitlines()[:2] == ["Usage:", "    ldm [-H [USER@]HOST[:PORT]] [-i FILE] [--known-hosts FILE] "
-                                              "<subcommand> [options] [operands]"]
+    assert out.splitlines()[:4] == ["Usage:",
+                                    "    ldm [-H [USER@]HOST[:PORT]] [-F FILE] [-J [USER@]JUMP[:PORT][,...]]",
+                                    "        [-i FILE] [--known-hosts FILE] [--persist SECONDS]",
+                                    "        [--close [USER@]HOST[:PORT]] <subcommand> [options] [operands]"]
     assert "    migrate-domain (migrate) " in out and "-H, --host [USER@]HOST[:PORT]" in out
     ran = await ldm_client("migrate", "--help", known_hosts=tmp_path / "kh")
     assert (ran.returncode, ran.stdout.decode()) == (0, COMMANDS["migrate-domain"].usage + "\n")

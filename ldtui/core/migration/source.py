@@ -38,7 +38,7 @@ def connection_refused_lines(host: str) -> tuple[str, ...]:
 
 
 def unknown_target_lines(host: str, source_host: str, peers, *, config_file: str = "",
-                         peers_file: str = "") -> tuple[str, ...]:
+                         peers_file: str = "", ssh_config: str = "") -> tuple[str, ...]:
     """What an operator sees when this host has no peer entry for the target: nothing was
     tried, so the seed's 8-4 hint (which is about the target's manager) would mislead."""
     known = ", ".join(sorted(peers))
@@ -50,6 +50,8 @@ def unknown_target_lines(host: str, source_host: str, peers, *, config_file: str
         config = f" ({config_file})" if config_file else ""
         how = (f"Add {entry} to the [peers] table of the host configuration{config} and restart ldmd, "
                "or give ldmd a --peers file with that table")
+    if ssh_config:
+        how += f"; or add a Host {host} block (HostName, Port) to {ssh_config}"
     return (f"Target host {host} is not known to the Logical Domains Manager on {source_host} {where}", how)
 
 
