@@ -16,6 +16,7 @@ import time
 from typing import Any, Callable, Mapping
 
 import attrs
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -24,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from ldtui.core.errors import LdmError
 from ldtui.core.snapshot import HostSnapshot
 from ldtui.screens.commands import LdtuiCommands
-from ldtui.screens.dialogs import MessageDialog
+from ldtui.screens.dialogs import ArmedAfterFirstFrame, MessageDialog
 from ldtui.screens.help import HelpScreen
 from ldtui.screens.main import MainScreen
 from ldtui.screens.migrate import MigrateRequest
@@ -116,6 +117,14 @@ class LdtuiApp(App[None]):
         if self._open_hosts is not None:
             self.run_worker(self._open_in_thread, thread=True, group="open-hosts", exit_on_error=False,
                             name="open hosts")
+
+    def on_key(self, event: events.Key) -> None:
+        # Runs before App's own key handler resolves the bindings: a key typed before a
+        # confirmation was drawn never answers it (T-5).
+        screen = self.screen
+        if isinstance(screen, ArmedAfterFirstFrame) and screen.drops(event):
+            event.prevent_default()
+            event.stop()
 
     def _open_in_thread(self) -> None:
         opened = self._open_hosts()  # type: ignore[misc]

@@ -11,7 +11,11 @@ has been drawn (``ArmedAfterFirstFrame``).
 
 from __future__ import annotations
 
+import math
+import time
+
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -21,16 +25,32 @@ from textual.widgets import Button, Static
 
 class ArmedAfterFirstFrame:
     """Mixed into a screen whose confirming inputs must wait until it has been drawn:
-    ``armed`` turns true after the screen's first refresh."""
+    ``armed`` turns true after the screen's first refresh, and a key received before that
+    moment is dropped (when it is handled does not matter: a loaded console may handle
+    it after the first frame), except :attr:`EARLY_KEYS`, the safe answers."""
 
     armed: bool = False
+    armed_at: float = math.inf
+    """When the first frame was drawn (monotonic, as an event's ``time``)."""
+    EARLY_KEYS: frozenset[str] = frozenset({"escape"})
 
     def _arm_after_first_frame(self) -> None:
         self.armed = False
+        self.armed_at = math.inf
         self.call_after_refresh(self._arm)  # type: ignore[attr-defined]
 
     def _arm(self) -> None:
         self.armed = True
+        self.armed_at = time.monotonic()
+
+    def drops(self, event: events.Key) -> bool:
+        """Whether ``event`` came before the first frame and may not act on this screen.
+
+        The app asks before it resolves a key's bindings (Button's and Input's ``enter``
+        included): a key is sent on to the widget that had the focus when it arrived —
+        perhaps on the screen below — and its bindings are looked up only when it comes
+        back, by then in this screen's focus chain."""
+        return event.time < self.armed_at and event.key not in self.EARLY_KEYS
 
 
 class ConfirmDialog(ArmedAfterFirstFrame, ModalScreen[bool]):
@@ -38,6 +58,7 @@ class ConfirmDialog(ArmedAfterFirstFrame, ModalScreen[bool]):
     on screen; ``No`` has the focus from the start."""
 
     AUTO_FOCUS = "#no"
+    EARLY_KEYS = frozenset({"escape", "n"})
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n", "answer(False)", "No", id="confirm.no"),

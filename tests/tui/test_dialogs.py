@@ -74,6 +74,29 @@ async def test_keys_typed_as_the_confirmation_opens_never_answer_yes(keys):
         assert "yes" not in focused[:1] and focused[:1] in ([], ["no"])   # No from the first frame
 
 
+@pytest.mark.parametrize("keys", [("y",), ("tab", "enter")])
+async def test_keys_typed_before_the_first_frame_but_handled_after_it_never_answer_yes(keys):
+    """A loaded console may handle a key only once the dialog is drawn: when it was typed
+    decides, not when it is handled (T-5)."""
+    a, b = seed_hosts()
+    app = console(a, b)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot, loaded(app))
+        dialog = ConfirmDialog("Cancel the migration of ldg-src on t5440-sys-1?", yes="Cancel migration")
+        answers: list[bool | None] = []
+        app.push_screen(dialog, answers.append)
+        await settle(pilot, lambda: dialog.armed)
+        for key in keys:
+            event = events.Key(key, CHARS.get(key, key))
+            event.time = dialog.armed_at - 0.05                   # typed while the frame was being drawn
+            event.set_sender(app)
+            app.post_message(event)
+        await pilot.pause(0.2)
+        assert answers == [] and app.screen is dialog and app.focused is dialog.query_one("#no", Button)
+        await pilot.press("y")
+        assert answers == [True]
+
+
 async def test_once_drawn_the_confirmation_answers_yes_to_y():
     a, b = seed_hosts()
     app = console(a, b)
