@@ -20,7 +20,7 @@ from ldtui.net.dataplane import (
 from ldtui.net.dataplane import listener as listener_module
 from ldtui.net.dataplane.records import Hello, RecordType, new_master_secret
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture

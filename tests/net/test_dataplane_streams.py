@@ -21,7 +21,7 @@ from ldtui.net.dataplane import (
 )
 from ldtui.net.dataplane.records import RecordType, new_master_secret
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(120)
 SEQ = struct.Struct(">II")  # stream, sequence number: the test's own frame header
 
 
