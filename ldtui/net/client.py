@@ -350,6 +350,9 @@ def destination(opts: dict[str, str], target: str | None) -> Destination:
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if any("\0" in a for a in argv):
+            # Never from a shell (a C string ends there); only from a program calling us.
+            raise ClientError("ldm: an argument holds a NUL character")
         opts, rest = split_options(argv)
         target = opts.get("host") or os.environ.get("LDM_HOST")
         if "close" not in opts and not target and local_help(rest) is not None:

@@ -21,6 +21,9 @@ class PasswordFileError(Exception):
 
 def read_password_file(path: str) -> str:
     """The first line of ``path`` (without its newline), if only its owner may read it."""
+    if "\0" in path:
+        raise PasswordFileError("bad-password-file",
+                                f"Unable to read password file {path!r}: a file name has no NUL character")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)   # a FIFO must not make us wait
     except OSError as e:
