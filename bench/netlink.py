@@ -31,6 +31,8 @@ from collections.abc import Iterator
 
 import attrs
 
+from ldtui.net.labctl import _alive
+
 PREFIX = "ldtui-bench-"
 RATE = re.compile(r"^\d+(\.\d+)?(kbit|mbit|gbit)$")
 _UNITS = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
@@ -127,16 +129,6 @@ def missing_requirements() -> str | None:
 
 def _run(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=30)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_stale() -> list[str]:
