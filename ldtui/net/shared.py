@@ -208,15 +208,22 @@ def run(path: str, argv: list[str], env: dict[str, str], *, forward_stdin: bool,
             if kind == EXIT:
                 return struct.unpack(">i", data)[0] if len(data) == 4 else -1
             out = outs.get(kind)
-            if out is None or hung_up.is_set():
-                continue
-            try:
-                out.write(data)
-                out.flush()
-            except OSError:
-                hung_up.set()
+            if out is not None:
+                write_output(out, data, hung_up)
     finally:
         sock.close()
+
+
+def write_output(out, data: bytes, hung_up: threading.Event) -> None:
+    """A command's output to the operator's terminal, until it hangs up (SPEC G-12): then,
+    or when the terminal is gone, the output is dropped and the command runs on."""
+    if hung_up.is_set():
+        return
+    try:
+        out.write(data)
+        out.flush()
+    except OSError:
+        hung_up.set()
 
 
 def _forward_stdin(sock: socket.socket) -> None:

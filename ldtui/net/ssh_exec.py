@@ -19,6 +19,7 @@ import asyncssh
 from ldtui.net.client import ClientError, Destination, ask_secret
 from ldtui.net.connect import CONNECT_TIMEOUT, ConnectError, open_connection
 from ldtui.net.knownhosts import host_pattern, unknown_key_question
+from ldtui.net.shared import write_output
 from ldtui.net.sshroute import Hop, RouteError, config_files, resolve
 
 KEEPALIVE = (10.0, 3)
@@ -134,10 +135,4 @@ async def _copy(reader, out, hung_up: threading.Event) -> None:
         data = await reader.read(65536)
         if not data:
             return
-        if hung_up.is_set():
-            continue
-        try:
-            out.write(data)
-            out.flush()
-        except OSError:
-            hung_up.set()
+        write_output(out, data, hung_up)
