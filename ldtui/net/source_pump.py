@@ -222,6 +222,11 @@ class SourcePump:
                      s.run.name, self.host, e.message)
             s.data_unavailable(e.message)
             return
+        except Exception as e:      # never a migration left waiting: as if it could not connect
+            log.exception("migration of %s to %s: opening the data streams failed; tunnelled through SSH",
+                          s.run.name, self.host)
+            s.data_unavailable(f"the data streams could not be opened ({type(e).__name__})")
+            return
         policy = s.policy
         self.sender = StreamSender(channels, send_timeout=self.wait_timeout,
                                    on_sent=(lambda i, n, t: policy.link_sent(n, t)) if policy is not None else None)

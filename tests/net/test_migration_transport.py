@@ -97,3 +97,25 @@ async def test_a_host_that_tunnels_by_configuration_offers_no_data_port(tmp_path
         assert (job.transport, job.transport_reason) == ("tunnelled", "the target offers no data connections")
     finally:
         await hosts.stop()
+
+
+async def test_an_unexpected_failure_opening_the_streams_tunnels_instead_of_hanging(tmp_path, monkeypatch):
+    """Whatever goes wrong while the data streams open, the migration is never left waiting (B-5)."""
+    from ldtui.net import source_pump
+
+    async def broken(offer, **kw):
+        raise RuntimeError("something nobody expected")
+    monkeypatch.setattr(source_pump, "open_streams", broken)
+    hosts = await hosts_with(tmp_path)
+    try:
+        src = hosts["t5440-sys-1"]
+        src.manager.set_guest("ldg1", write_rate=0)
+        digest = src.manager.guest_info("ldg1")["digest"]
+        code, _, err = await ssh_ldm(src, "migrate-domain ldg1 t5440-sys-2", timeout=60)
+        assert code == 0, err
+        job = last(src)
+        assert (job.transport, job.transport_reason) == (
+            "tunnelled", "the data streams could not be opened (RuntimeError)"), job.transport_reason
+        assert hosts["t5440-sys-2"].manager.guest_info("ldg1")["digest"] == digest
+    finally:
+        await hosts.stop()
