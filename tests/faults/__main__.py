@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         state = "skip" if r.skipped else ("ok" if r.ok else "FAIL")
         extra = f" {r.outcome}" + (f" after {r.recovery}" if r.recovery else "")
         sys.stdout.write(f"{state:<5}{r.mode:<5} {r.point:<16} {r.fault:<14}{r.seconds:5.1f}s{extra}"
-                         + (f"\n      {r.error}" if r.error else "") + "\n")
+                         + (f"\n      {r.error}" if r.error else "")
+                         + (f"\n      state and logs kept in {r.kept}" if r.kept else "") + "\n")
         sys.stdout.flush()
 
     for mode in modes:

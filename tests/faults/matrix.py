@@ -19,7 +19,9 @@ broken:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import shutil
 import signal
 import tempfile
 import time
@@ -99,6 +101,8 @@ class CaseResult:
     error: str = ""
     skipped: str = ""
     writes: bool = False
+    kept: str = ""
+    """Where a failed case's state and logs were left."""
 
 
 _VOLATILE = re.compile(r"\|(util|uptime)=[^|\n]*")
@@ -265,14 +269,25 @@ async def _run(lab: FaultLab, result: CaseResult, mode: str, point: str, fault: 
 
 
 async def run_cases(cases, *, parallel: int = 1, progress=None) -> list[CaseResult]:
+    """Runs ``cases``; the state and logs of a failed case stay in ``result.kept`` for a
+    look, those of a passed one are removed (a whole matrix would leave gigabytes)."""
     sem = asyncio.Semaphore(parallel)
     base = Path(tempfile.mkdtemp(prefix="ldtui-faults-"))
 
     async def one(i: int, case) -> CaseResult:
         async with sem:
             mode, point, fault, *rest = case
-            r = await run_case(base / f"case{i:03d}", mode, point, fault, writes=bool(rest and rest[0]))
+            root = base / f"case{i:03d}"
+            r = await run_case(root, mode, point, fault, writes=bool(rest and rest[0]))
+            if r.ok or r.skipped:
+                await asyncio.to_thread(shutil.rmtree, root, True)
+            else:
+                r.kept = str(root)
             if progress:
                 progress(r)
             return r
-    return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(cases))))
+    try:
+        return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(cases))))
+    finally:
+        with contextlib.suppress(OSError):
+            base.rmdir()            # only when every case's directory is gone
