@@ -1,4 +1,4 @@
-"""Passwords as salted scrypt hashes (SPEC S-5, M-6).
+"""Passwords as salted scrypt hashes, so the password of a stored user is never kept in clear.
 
 A stored password is ``scrypt$N$r$p$SALT$HASH`` (salt and hash in hex). The clear text is
 never stored, logged or returned; a comparison runs in constant time.

@@ -1,4 +1,7 @@
-"""Resource allocation (SPEC M-1, M-2, G-6, G-7): pure functions over a machine and bindings.
+"""Resource allocation: pure functions over a machine and bindings.
+
+They choose the strands (whole cores where required), memory blocks, crypto units and I/O
+buses a domain binds, and place a migrating domain's memory on the target.
 
 Nothing here touches the store or the hypervisor. Each function takes what is free and
 returns what to bind, or raises :class:`LdmError` with the one line an operator reads.
@@ -70,7 +73,8 @@ def _contains(ranges: Iterable[MemoryRange], pa: int, size: int) -> bool:
 def free_resources(machine: MachineSpec, domains: Iterable[Domain]) -> FreeResources:
     """Everything of ``machine`` that none of ``domains`` holds in its bindings.
 
-    Reserved strands (the rest of whole cores, SPEC G-6) count as held.
+    Reserved strands (the rest of whole cores, unusable until the domain that holds the
+    cores reboots) count as held.
     """
     strands: set[int] = set()
     maus: set[int] = set()
@@ -178,10 +182,12 @@ def bind_named_blocks(free: Sequence[MemoryRange], mblocks: Sequence[MemoryRange
 
 
 def place_blocks(free: Sequence[MemoryRange], blocks: Sequence[MemoryBlock]) -> tuple[MemoryBlock, ...]:
-    """The same blocks (count, sizes, real addresses) at free physical addresses (SPEC G-7).
+    """The same blocks (count, sizes, real addresses) at free physical addresses.
+
+    Real addresses are kept across a migration; physical addresses may differ.
 
     Each block must fit whole in one free range: a migrating domain's memory layout cannot
-    be split. Refused with the seed's text for the first block that finds no room.
+    be split. Refused with the Logical Domains 1.2 guide's text for the first block that finds no room.
     """
     ranges = merge_ranges(free)
     out = []

@@ -1,8 +1,9 @@
 """How ``ldm`` reads a command line: the subcommand table, options, ``key=value`` properties
-and the operand checks every subcommand shares (SPEC L-1…L-5, M-1…M-4).
+and the operand checks every subcommand shares.
 
 A subcommand is declared once with :func:`command` — its name, the aliases operators type,
-its synopsis (printed as its usage) and the authorization it needs (SPEC M-6).
+its synopsis (printed as its usage) and the authorization it needs (``solaris.ldoms.read``
+to list, ``solaris.ldoms.write`` to change anything).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Subcommands that change domains and their resources (SPEC M-1, M-2, M-4).
+"""Subcommands that change domains and their resources.
 
 Each one parses its operands, then calls one ``Manager`` mutation; the notice lines the
 manager returns (delayed reconfiguration, …) are what ``ldm`` prints.
@@ -98,7 +98,8 @@ def remove_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
     a = Args(argv, spec)
 
     def remove(name: str) -> list[str]:
-        # G-13: once the operator has seen the target run the domain, the suspended source
+        # After a lost connection at the handoff (docs/CONSOLE.md, "Recovering a domain in the
+        # error state"): once the operator has seen the target run the domain, the suspended source
         # copy in `e` goes. Only ever when named: `-a` never destroys a copy in `e`.
         if "a" not in a.flags and ctx.manager.domain(name).migration_role is MigrationRole.ERROR:
             from ldtui.core.migration.recovery import destroy_after_error

@@ -1,5 +1,7 @@
-"""The read-only subcommands: ``list-domain`` and the other ``list-*`` (SPEC L-1…L-5, M-6),
-and ``guest-info``, which reports on the simulated guest without changing it."""
+"""The read-only subcommands: ``list-domain``, the other ``list-*`` and ``guest-info``.
+
+They need only ``solaris.ldoms.read``; ``guest-info`` reports on the simulated guest without
+changing it."""
 
 from __future__ import annotations
 

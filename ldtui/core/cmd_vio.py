@@ -1,5 +1,6 @@
-"""Subcommands for virtual I/O services and devices (SPEC M-3): vds/vdsdev/vdisk,
-vsw/vnet, vcc. Operand syntax follows the 1.2 synopses of LDM-FORMATS.md."""
+"""Subcommands for virtual I/O services and devices vds/vdsdev/vdisk, vsw/vnet, vcc.
+
+Operand syntax follows the synopses of the Logical Domains 1.2 reference manual."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 anything an operator can do wrong: refusals (``LdmError``) print their one line (and any
 hint lines) on stderr with status 1; a malformed command line prints the reason and the
 subcommand's usage. Authorization is checked first, before the command line is even read
-(SPEC M-6): ``list``/``list-*`` need ``solaris.ldoms.read``, every change needs
+``list``/``list-*`` need ``solaris.ldoms.read``, every change needs
 ``solaris.ldoms.write``. A failure of our own is reported as one ``Internal error:`` line
 with status 2, never as a traceback on an operator's terminal.
 

@@ -1,8 +1,9 @@
-"""``ldm list`` as operators read it: the domain table and its parseable form (SPEC L-1…L-3).
+"""``ldm list`` as operators read it: the domain table and its parseable form.
 
 Every function here renders from a :class:`ListingView` — the read-only face of a manager —
 and returns the exact text ``ldm`` prints, each line ending in ``\\n`` and none carrying
-trailing spaces (LDM-FORMATS.md compares byte for byte up to those).
+trailing spaces (the output matches the Logical Domains 1.2 guides' listings byte for
+byte up to those).
 
 The long listing, ``-o`` formats and migration status live in ``formats_long``; devices and
 services in ``formats_devices``.
@@ -21,7 +22,7 @@ PARSEABLE_VERSION = "VERSION 1.3"
 SEPARATOR = "-" * 78
 """Between domains in ``ldm list -l`` / ``-o`` (as wide as the guides print it)."""
 
-# The seed's table (LDM-FORMATS.md, "ldm list"): the widths every column starts with.
+# The Logical Domains 1.2 guide's "ldm list" table: the widths every column starts with.
 NAME_WIDTH = 11
 STATE_WIDTH = 11
 FLAGS_WIDTH = 8
@@ -90,7 +91,7 @@ def parseable_util(util: float) -> str:
 
 def shows_runtime(domain: Domain) -> bool:
     """UTIL and UPTIME are printed for a running domain and for a suspended migration source
-    (seed: ``ldg-src suspended -n---s … 0.0%  2h 7m``); blank for bound and inactive ones."""
+    (the 1.2 guide's example: ``ldg-src suspended -n---s … 0.0%  2h 7m``); blank for bound and inactive ones."""
     return domain.state in (DomainState.ACTIVE, DomainState.SUSPENDED)
 
 
@@ -107,7 +108,7 @@ def memory_bytes(domain: Domain) -> int:
 
 
 def name_width(domains: Sequence[Domain]) -> int:
-    """11, or the longest name + 1 once a name reaches 10 characters (LDM-FORMATS.md)."""
+    """11, or the longest name + 1 once a name reaches 10 characters (as the 1.2 guides print it)."""
     longest = max((len(d.name) for d in domains), default=0)
     return max(NAME_WIDTH, longest + 1)
 

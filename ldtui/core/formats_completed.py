@@ -1,7 +1,7 @@
 """``ldm list -o status --completed``: each domain's last finished migration on this host.
 
 What ``virsh domjobinfo --completed`` tells, in ``ldm`` form: once a migration is over the
-seed's ``STATUS`` section is empty (the domain is no longer migrating, and on the source it
+1.2 guide's ``STATUS`` section is empty (the domain is no longer migrating, and on the source it
 is gone), but the operator still wants its figures. Both hosts keep them — the source
 under the domain's name there, the target under the name it received — until that domain
 migrates again::

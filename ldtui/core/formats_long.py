@@ -1,7 +1,7 @@
-"""``ldm list -l`` / ``-e`` / ``-o FORMAT`` and ``ldm list-constraints`` (SPEC L-3, L-4).
+"""``ldm list -l`` / ``-e`` / ``-o FORMAT`` and ``ldm list-constraints``.
 
 Blocks of several domains are separated by a blank line and a line of dashes; sections
-within a block by one blank line; the output never ends in a blank line (the seed's
+within a block by one blank line; the output never ends in a blank line (the 1.2 guide's
 ``-o memory`` example ends right after its last row).
 """
 
@@ -134,7 +134,7 @@ def _domain_head(view: ListingView, d: Domain, formats: tuple[str, ...]) -> list
 
 
 def list_formats(view: ListingView, domains: Sequence[Domain], formats: tuple[str, ...]) -> str:
-    """``ldm list -o FORMAT[,FORMAT] [ldom…]`` (seed: ``-o memory``, ``-o status``)."""
+    """``ldm list -o FORMAT[,FORMAT] [ldom…]`` (as the 1.2 guide's ``-o memory`` and ``-o status`` examples)."""
     blocks = []
     for d in domains:
         block = _domain_head(view, d, formats)
@@ -147,7 +147,7 @@ def list_formats(view: ListingView, domains: Sequence[Domain], formats: tuple[st
 
 
 def list_formats_parseable(view: ListingView, domains: Sequence[Domain], formats: tuple[str, ...]) -> str:
-    """``ldm list -o FORMAT -p`` (seed example 8-6)."""
+    """``ldm list -o FORMAT -p`` (as the 1.2 guide's parseable migration status example)."""
     out = [PARSEABLE_VERSION]
     for d in domains:
         if "domain" in formats:
@@ -202,7 +202,8 @@ def list_constraints_parseable(view: ListingView, domains: Sequence[Domain]) -> 
 
 
 def _running_job(view: ListingView, d: Domain):
-    """The migration this host runs for ``d``, for the extended status (B-4)."""
+    """The migration this host runs for ``d``, for the extended status (progress detail as ``virsh domjobinfo``
+    gives it: data processed and remaining, rates, rounds, downtime)."""
     if d.migration is None:
         return None
     from ldtui.core.migration.status import running_job

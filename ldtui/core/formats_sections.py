@@ -1,4 +1,4 @@
-"""The sections of ``ldm list -l`` / ``-e`` / ``-o`` for one domain (SPEC L-3, L-4).
+"""The sections of ``ldm list -l`` / ``-e`` / ``-o`` for one domain.
 
 A :class:`Section` carries both renderings — the aligned text an operator reads and the
 ``|key=value`` lines of ``-p`` — so the long listing, the ``-o`` formats and
@@ -188,11 +188,13 @@ def extended_sections(d: Domain) -> list[Section]:
 
 
 def status_section(d: Domain, job=None) -> Section:
-    """Seed examples 8-1, 8-5, 8-6. A domain that is not migrating has no operation row.
+    """The ``STATUS`` section, as the Logical Domains 1.2 guide's migration examples show it.
+
+    A domain that is not migrating has no operation row.
 
     The source side (and a source left in the error state ``e``) names the TARGET host; the
     target side names the SOURCE host. ``job`` (the running ``MigrationProgress``) adds the
-    detail lines and fields of ``core.migration.status`` after the seed's (B-4).
+    detail lines and fields of ``core.migration.status`` after the guide's (progress detail as ``virsh domjobinfo`` gives it).
     """
     m = d.migration
     if m is None or m.role is MigrationRole.NONE:

@@ -20,11 +20,11 @@ class DomainState(str, enum.Enum):
     BOUND = "bound"
     ACTIVE = "active"
     SUSPENDED = "suspended"
-    """A migration source while its state is shipped (SPEC L-1, G-11)."""
+    """A migration source while its state is shipped (flags ``-n---s``)."""
 
 
 class MigrationRole(str, enum.Enum):
-    """Flags column 6 (SPEC L-2)."""
+    """Flags column 6: ``s`` migration source, ``t`` migration target, ``e`` error during a migration."""
 
     NONE = "-"
     SOURCE = "s"
@@ -47,7 +47,7 @@ class VNet:
     switch: str
     mac: str
     mode: str = ""
-    """``hybrid`` asks for NIU hybrid I/O (SPEC M-2, G-8)."""
+    """``hybrid`` asks for NIU hybrid I/O (a constraint kept even where no NIU can meet it)."""
     id: int = 0
 
 
@@ -78,7 +78,7 @@ class Bindings:
 
     strands: tuple[int, ...] = ()
     reserved_strands: tuple[int, ...] = ()
-    """Strands of whole cores held but unusable until the domain reboots (SPEC G-6)."""
+    """Strands of whole cores held but unusable until the domain reboots."""
     blocks: tuple[MemoryBlock, ...] = ()
     maus: tuple[int, ...] = ()
     io: tuple[str, ...] = ()
@@ -92,7 +92,7 @@ class Bindings:
 
 @attrs.define(kw_only=True)
 class MigrationInfo:
-    """What ``ldm list -o status`` shows for a migrating domain (SPEC L-4, B-4)."""
+    """What ``ldm list -o status`` shows for a migrating domain, with its progress detail."""
 
     id: str
     role: MigrationRole
@@ -130,7 +130,7 @@ class Domain:
     hostid: str = ""
     started_at: float = 0.0
     guest: GuestSettings = attrs.Factory(GuestSettings)
-    """How the simulated guest OS behaves once the domain boots (SPEC H-4)."""
+    """How the simulated guest OS behaves once the domain boots."""
 
     @property
     def migration_role(self) -> MigrationRole:

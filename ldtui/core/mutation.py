@@ -2,7 +2,8 @@
 
 A refused command raises before the transaction commits, so nothing of it remains. Store
 changes come first and hypervisor changes last inside the transaction, so a crash between
-the two leaves a difference that the next start reconciles (SPEC M-5).
+the two leaves a difference that the next start reconciles: nothing an operator
+configured is lost by a crash at any moment.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ DELAYED_RECONF_START = (
     "primary domain reboots, at which time the new configuration for the",
     "primary domain also takes effect.",
 )
-"""The notice of the first change to the control domain that needs its reboot (SPEC M-4)."""
+"""The notice of the first change to the control domain that needs its reboot."""
 
 DELAYED_RECONF_MORE = (
     "Notice: The primary domain is in the process of a delayed reconfiguration.",

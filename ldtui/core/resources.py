@@ -1,4 +1,4 @@
-"""Changing a domain's resources (SPEC M-2, M-4).
+"""Changing a domain's resources: vCPUs, memory, crypto units, PCIe buses.
 
 An inactive domain only records the new constraint. A bound domain is rebound for that
 resource at once. An active guest changes vCPUs through CPU dynamic reconfiguration (the
@@ -29,7 +29,7 @@ def _positive(n: int, what: str) -> int:
 class ResourcesMixin:
     """vCPUs, memory, crypto units, PCIe buses, variables; delayed reconfiguration."""
 
-    # -- delayed reconfiguration (SPEC M-4) -------------------------------------------------
+    # -- delayed reconfiguration of the control domain ------------------------------------
     def _delay(self, d: Domain, wanted: Constraints) -> list[str]:
         if self._migrating:
             busy = next(iter(self._migrating))

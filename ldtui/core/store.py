@@ -1,4 +1,4 @@
-"""SQLite persistence: every command is one transaction (SPEC M-5).
+"""SQLite persistence: every command is one transaction, so a crash loses nothing committed.
 
 Documents are attrs objects stored as JSON through one cattrs converter. The database runs
 in WAL mode with ``synchronous=FULL`` so a committed command survives a crash of the
@@ -144,7 +144,7 @@ class Store:
     def save_user(self, u: User) -> None:
         self.db.execute("INSERT OR REPLACE INTO users VALUES (?, ?)", (u.name, dumps(u)))
 
-    # -- migration journal (B-3) -----------------------------------------------------------
+    # -- migration journal: each migration's phase, so a restart ends in a recoverable state
     def journal_write(self, mig_id: str, role: str, domain: str, phase: str, doc: dict, now: float) -> None:
         self.db.execute("INSERT OR REPLACE INTO journal VALUES (?, ?, ?, ?, ?, ?)",
                         (mig_id, role, domain, phase, json.dumps(doc, sort_keys=True), now))

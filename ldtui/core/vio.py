@@ -1,9 +1,9 @@
-"""Virtual I/O services and devices (SPEC M-3): vds + vdsdev + vdisk, vsw + vnet, vcc.
+"""Virtual I/O services and devices: vds + vdsdev + vdisk, vsw + vnet, vcc.
 
 Service names are unique across kinds on a host; a service in use cannot be removed.
 MAC addresses are unique on a host: automatic ones come from a counter kept in the store,
 starting at a point derived from the host name so that two hosts rarely hand out the same
-address (a migrating domain's MACs must be free on the target, SPEC G-8).
+address (a migrating domain's MACs must be free on the target).
 """
 
 from __future__ import annotations
@@ -228,7 +228,8 @@ class ServicesMixin:
         self._save(d)
 
     def hybrid_unmet(self, d: Domain) -> bool:
-        """A vnet asks for NIU hybrid I/O on a machine without an NIU: kept, never met (G-8)."""
+        """A vnet asks for NIU hybrid I/O on a machine without an NIU: kept, never met (the vnet
+        works without it, and a migration is not stopped by it)."""
         return any(v.mode == "hybrid" for v in d.constraints.vnets) and not self.machine.niu
 
     # -- console concentrators ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Host configuration files: TOML in, validated attrs values out (SPEC H-1, M-6, S-1, S-5).
+"""Host configuration files: TOML in, validated attrs values out.
 
 A host file describes one ``ldmd``: how it listens, the machine it simulates, its users, the
 peers it reaches for migrations, and the configuration it starts with (primary resources,

@@ -88,7 +88,7 @@ DATA_PORTS = (49152, 49407)
 
 @attrs.frozen(kw_only=True)
 class MigrationConfig:
-    """``[migration]``: how this host moves memory (B-5).
+    """``[migration]``: how this host moves memory (docs/DATAPLANE.md).
 
     ``transport``: ``native`` (direct data connections, tunnelled only when they cannot be
     made) or ``tunnelled`` (always through the SSH link). ``streams``: data connections an
@@ -118,10 +118,10 @@ class HostConfig:
     """(hostname, address, port) of the other managers this one reaches."""
     jumps: tuple[tuple[str, str], ...] = ()
     """(hostname, jump list): peers reached through SSH jump hosts, the list as OpenSSH's
-    ProxyJump spells it (``ops@bastion:22,inner``) (S-3)."""
+    ProxyJump spells it (``ops@bastion:22,inner``)."""
     ssh_config: str = ""
     """An ssh_config file for the peer links: aliases, HostName, Port, ProxyJump, and the
-    jump hosts' User, IdentityFile, keepalive (S-3); empty: none."""
+    jump hosts' User, IdentityFile, keepalive; empty: none."""
     migration: MigrationConfig = MigrationConfig()
     primary: DomainConfig = DomainConfig(name="primary")
     services: tuple[ServiceConfig, ...] = ()
