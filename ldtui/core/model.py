@@ -195,4 +195,5 @@ class HostSettings:
 
     incoming_migration_enabled: bool = True
     migration_supported: bool = True
-    """False models a manager too old to migrate (seed example 8-4)."""
+    """False models a manager too old to migrate (the Logical Domains 1.2 guide's example of a
+    failed connection with ldmd on the target)."""

@@ -1,4 +1,4 @@
-"""The simulated hypervisor and guest OS model (SPEC H-1…H-5).
+"""The simulated hypervisor and guest OS model.
 
 Pure Python; the only I/O is the host's own runtime files (guest memory, vCPU registers).
 Nothing here knows about the domain manager, the network or the console.

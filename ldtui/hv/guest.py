@@ -1,4 +1,4 @@
-"""A guest operating system, as much of one as migration needs (SPEC H-4).
+"""A guest operating system, as much of one as migration needs.
 
 It writes memory at a configurable rate with a deterministic workload, keeps a monotonic
 counter in its registers, and supports CPU dynamic reconfiguration unless processes are

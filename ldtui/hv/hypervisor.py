@@ -1,4 +1,4 @@
-"""The hypervisor: runtimes of bound and active domains (SPEC H-2, H-5).
+"""The hypervisor: runtimes of bound and active domains.
 
 Each runtime lives in ``<state>/hv/<uuid>/``: ``runtime.json`` (written atomically when it
 changes), ``regs`` (the vCPU register file, rewritten in place every tick) and ``memory``
@@ -65,10 +65,10 @@ class DomainRuntime:
     started_at: float = 0.0
     """Wall-clock time of the last boot, for UPTIME; kept across resume and migration."""
     cpu_dr_disabled: bool = False
-    """Set on a migrated-in domain until it reboots (SPEC G-6)."""
+    """Set on a migrated-in domain until it reboots: CPU dynamic reconfiguration stays off."""
     throttle: int = 0
-    """Percent of its vCPU time taken away from the guest (live migration's auto-converge,
-    SPEC B-1). A host setting: it never travels with the domain."""
+    """Percent of its vCPU time taken away from the guest (live migration's auto-converge).
+    A host setting: it never travels with the domain."""
 
     @property
     def memory_size(self) -> int:
@@ -77,7 +77,7 @@ class DomainRuntime:
 
 @attrs.frozen(kw_only=True)
 class RuntimeState:
-    """Everything of a suspended domain but its memory pages: what phase 3 ships first."""
+    """Everything of a suspended domain but its memory pages: what a migration ships first."""
 
     uuid: str
     generation: int
@@ -221,9 +221,10 @@ class Hypervisor:
 
     def destroy(self, uuid: str) -> None:
         """The runtime is gone when this returns (one rename); its memory file is given back
-        to the host in the background: tmpfs frees a file's pages one by one, ~0.13 s per
-        GiB written, and a migrated domain's source copy would otherwise hold up the end of
-        the operator's command and every other request for that long (B-2)."""
+        to the host in the background: tmpfs frees a file's pages one by one, which takes
+        long for a large memory (docs/PERFORMANCE.md), and a migrated domain's source copy
+        would otherwise hold up the end of the operator's command and every other request for
+        that long."""
         if uuid in self._rt:
             self._detach(uuid)
         d = self._dir(uuid)

@@ -1,4 +1,4 @@
-"""What a host machine is made of (SPEC H-1)."""
+"""What a host machine is made of: processor, strands, memory ranges, crypto units, I/O buses."""
 
 from __future__ import annotations
 

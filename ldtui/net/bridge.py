@@ -1,4 +1,4 @@
-"""``ldmd-bridge``: let a host's own OpenSSH server front its ``ldmd`` (SPEC S-1…S-3).
+"""``ldmd-bridge``: let a host's own OpenSSH server front its ``ldmd``.
 
     ldmd-bridge [--socket PATH] --rpc          sshd: Subsystem ldtui-rpc /usr/bin/ldmd-bridge --rpc
     ldmd-bridge [--socket PATH] --exec [CMD]   sshd: ForceCommand /usr/bin/ldmd-bridge --exec
@@ -99,7 +99,8 @@ def relay_exec(s: socket.socket, command: str) -> int:
                 if not data:
                     return       # end of input sent; the socket stays open for the answer
         except OSError:
-            # The operator's side is gone (ssh killed): closing tells ldmd, which cancels (G-12).
+            # The operator's side is gone (ssh killed): closing tells ldmd, which cancels
+            # a migration this session started, as killing ``ldm`` does.
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:

@@ -1,8 +1,8 @@
 """The operator's session as a long-running command (a migration) sees it.
 
-``ldm migrate-domain`` keeps its ``ldm`` waiting while the two managers work (SPEC G-2): it
-may print lines, may ask for the target password (``Target Password:``), and must learn
-when the operator's ``ldm`` went away, because that cancels the migration (SPEC G-12).
+``ldm migrate-domain`` keeps its ``ldm`` waiting while the two managers work: it may print
+lines, may ask for the target password (``Target Password:``), and must learn when the
+operator's ``ldm`` went away, because that cancels the migration.
 Two sessions provide this: an SSH exec channel (``ssh host ldm …`` and the ``ldm`` client)
 and an ``ldtui-rpc`` ``run`` request (the console).
 """

@@ -1,4 +1,4 @@
-"""``ldm``: the operators' command line, run on a remote ``ldmd`` over SSH (SPEC S-1, S-2, S-3, G-1).
+"""``ldm``: the operators' command line, run on a remote ``ldmd`` over SSH.
 
     ldm [-H [USER@]HOST[:PORT]] [-F SSH_CONFIG] [-J [USER@]JUMP[:PORT][,…]] [-i IDENTITY]
         [--known-hosts FILE] [--persist SECONDS] SUBCOMMAND [ARGS…]
@@ -265,7 +265,7 @@ def run_remote(dest: Destination, argv: list[str], *, persist: float = 0.0) -> i
     hung_up = threading.Event()
     try:
         # Hang-up of the operator's shell: keep waiting, silently, so a migration goes on
-        # in the background (SPEC G-12). Installed before connecting: no window where a
+        # in the background, as with the real ldm. Installed before connecting: no window where a
         # hang-up kills ldm and so cancels the migration.
         signal.signal(signal.SIGHUP, lambda *_: hung_up.set())
     except (ValueError, OSError):
@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> None:
     except ClientError as e:
         code = report(e)
     except KeyboardInterrupt:
-        # Interrupting ldm ends its session; for a migration that is a cancel (SPEC G-12).
+        # Interrupting ldm ends its session; for a migration that is a cancel, as KILL is.
         code = 130
     except OSError as e:
         sys.stderr.write(f"ldm: connection failed: {e.strerror or e}\n")

@@ -1,5 +1,5 @@
 """Opening an SSH connection to an ``ldmd``, directly or through jump hosts: every host key
-checked first, then login (SPEC S-1, S-3).
+checked first, then login.
 
 Each host on the way — every jump host, then the manager — has its key checked before any
 password leaves this machine, against the same known_hosts file: an unknown host is put to

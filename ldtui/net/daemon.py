@@ -1,4 +1,4 @@
-"""``ldmd``: run one host (SPEC S-1, M-5).
+"""``ldmd``: run one host — its manager, its hypervisor model and its SSH endpoint.
 
     ldmd --config HOST.toml --state DIR [--listen ADDR:PORT] [--port-file FILE] [--peers FILE]
          [--socket PATH]
@@ -120,7 +120,7 @@ async def serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     # What is loaded by now lives as long as the daemon: keep it out of the collector's
     # scans, which otherwise walk all of it again and again while a migration allocates
-    # (measured: 2-3 % of each side's CPU during a migration went to gc).
+    # (a measurable share of each side's CPU during a migration: docs/PERFORMANCE.md).
     gc.collect()
     gc.freeze()
     logging.getLogger("ldtui.ldmd").info("pid %d serving %s on port %d", os.getpid(), config.name, ldmd.port)

@@ -1,4 +1,4 @@
-"""The ``ldtui-rpc`` wire format (SPEC S-3): length-prefixed, typed, versioned frames.
+"""The ``ldtui-rpc`` wire format: length-prefixed, typed, versioned frames.
 
 A frame is ``LENGTH (4 bytes, big-endian) | TYPE (1 byte) | PAYLOAD (LENGTH bytes)``.
 JSON frames carry UTF-8 JSON objects; ``BINARY`` frames carry raw bytes (bulk data) and are
@@ -102,7 +102,8 @@ class FrameDecoder:
 
     Headers and small frames are parsed from one buffer; the body of a large frame
     (bulk data) is kept as the pieces it arrives in and joined once when complete — each
-    byte is copied once, not appended, sliced and copied again (that cost ~1 ns a byte).
+    byte is copied once, not appended, sliced and copied again (which made the decoder, not
+    the link, the limit of a bulk transfer; docs/PERFORMANCE.md).
     """
 
     _COLLECT = 64 << 10

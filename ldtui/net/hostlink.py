@@ -1,4 +1,4 @@
-"""A program's link to one ``ldmd`` (the console's view of a host; SPEC S-3, S-4, T-1, T-2).
+"""A program's link to one ``ldmd`` (the console's view of a host).
 
 One SSH connection — direct, or through the jump hosts of its route — one ``ldtui-rpc``
 channel, every call with a timeout. After a drop the link says ``down`` and
@@ -53,7 +53,7 @@ class HostLink:
         # Without explicit keys a password-only link must not try ~/.ssh keys first.
         self._client_keys = client_keys if client_keys is not None else (None if password is not None else ())
         self.jumps = tuple(jumps)
-        """Jump hosts in front of the manager, in order (S-3)."""
+        """Jump hosts in front of the manager, in order (as OpenSSH's ProxyJump lists them)."""
         self.host_key_alias = host_key_alias
         self.agent_path = agent_path if self._client_keys is not None else None
         """ssh-agent socket for key login (never for a link that logs in by password)."""

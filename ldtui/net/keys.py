@@ -1,4 +1,4 @@
-"""SSH keys on disk: the host key made once and kept (SPEC S-1), client keys for tests and labs."""
+"""SSH keys on disk: the host key made once and kept, client keys for tests and labs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Host key checking against an OpenSSH-style known_hosts file (SPEC S-1).
+"""Host key checking against an OpenSSH-style known_hosts file.
 
 Entries look like OpenSSH's: ``host key-type base64`` for port 22, ``[host]:port key-type
 base64`` otherwise, several comma-separated names allowed, ``#`` comments kept. A host seen

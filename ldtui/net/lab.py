@@ -1,4 +1,4 @@
-"""The lab: several simulated hosts on loopback SSH (SPEC T-1).
+"""The lab: several simulated hosts on loopback SSH.
 
 :class:`EmbeddedLab` runs every host of a lab file inside the current process, on one
 event loop in one thread of its own, so a migration never starves a console's loop. Each
@@ -237,7 +237,8 @@ class EmbeddedLab:
 
     def cut_link_at_handoff(self, a: str, b: str) -> None:
         """At the next handoff between ``a`` and ``b`` (either way), cut their link right
-        after the source sends GO: the source ends in the error state ``e`` (SPEC G-13)."""
+        after the source sends GO: the source ends in the error state ``e`` (docs/CONSOLE.md,
+        "Recovering a domain in the error state")."""
         self._arm(a, b, "cut")
 
     def lose_confirmation_at_handoff(self, a: str, b: str) -> None:

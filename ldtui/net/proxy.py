@@ -1,4 +1,8 @@
-"""A TCP relay between two lab hosts whose link can be cut (SPEC S-4, G-12, G-13).
+"""A TCP relay between two lab hosts whose link can be cut.
+
+It lets tests show that a dead peer is noticed within a bounded time, that a migration whose
+link is lost before the handoff is rolled back, and that one lost at the handoff leaves the
+source in the error state ``e``.
 
 Peer managers in a lab reach each other through one :class:`LinkProxy` per ordered host
 pair, so a test or a demonstration can break the network exactly where it wants:

@@ -1,4 +1,4 @@
-"""Failed-login throttling (SPEC S-5).
+"""Failed-login throttling.
 
 Each failed login for a (user, peer address) pair doubles the delay before the next answer
 to that pair, from ``base`` up to ``cap`` seconds; a success clears it, and a pair that has

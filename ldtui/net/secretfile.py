@@ -1,4 +1,4 @@
-"""Reading a password from a file (``ldm migrate-domain -p FILE``) safely (SPEC G-1, S-5).
+"""Reading a password from a file (``ldm migrate-domain -p FILE``) safely.
 
 A password file that other users can read is no secret: like OpenSSH with a private key,
 it is refused outright, with a line that says how to fix it.

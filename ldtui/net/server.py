@@ -1,4 +1,4 @@
-"""``ldmd``'s SSH endpoint: one Manager behind asyncssh (SPEC S-1…S-5).
+"""``ldmd``'s SSH endpoint: one Manager behind asyncssh.
 
 Operators log in with a password or a public key registered for them; failed logins are
 throttled per user and address. An ``exec`` request runs one ``ldm`` command line (so stock
@@ -35,7 +35,7 @@ RPC_SUBSYSTEM = "ldtui-rpc"
 
 class _HideEnvironmentValues(logging.Filter):
     """asyncssh logs each environment request with its value at debug level; the target
-    password travels that way, and passwords are never logged (SPEC S-5)."""
+    password travels that way, and passwords are never logged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if "Env:" in str(record.msg):
@@ -78,7 +78,7 @@ class Ldmd:
         self.peer_known_hosts = Path(peer_known_hosts) if peer_known_hosts else None
         self.jumps: dict[str, str] = config.jump_map()
         """Peers reached through SSH jump hosts: name → jump list (``ops@bastion:22,inner``).
-        This host logs in to jump hosts with their ssh_config identities or its own host key (S-3)."""
+        This host logs in to jump hosts with their ssh_config identities or its own host key."""
         self.ssh_config: str | None = config.ssh_config or None
         """The host config's ``ssh_config`` for peer links (never the ldmd user's ~/.ssh/config)."""
         self._peer_paths: tuple | None = None
@@ -165,7 +165,8 @@ class Ldmd:
             process_factory=self._process, encoding=None, allow_scp=False,
             keepalive_interval=self.keepalive[0], keepalive_count_max=self.keepalive[1],
             login_timeout=60, agent_forwarding=False, x11_forwarding=False,
-            # Receive window and packet size measured for the migration data path (net.peer).
+            # Receive window and packet size chosen by measurement for the migration data path
+            # (net.peer; docs/PERFORMANCE.md, "Measurements behind the choices").
             window=CHANNEL_WINDOW, max_pktsize=CHANNEL_MAX_PACKET)
         self.port = self._server.sockets[0].getsockname()[1]
         self._tick_task = asyncio.create_task(self._ticker(), name=f"tick-{self.hostname}")
@@ -195,7 +196,7 @@ class Ldmd:
                 self.log.exception("tick failed")
             await asyncio.sleep(self.tick_interval)
 
-    # -- authentication (SPEC S-1, S-5) ---------------------------------------------------
+    # -- authentication: password or public key, failures throttled, passwords never logged
     async def check_password(self, username: str, password: str, peer: str) -> bool:
         await asyncio.sleep(self.throttle.delay(username, peer))
         user = self.manager.store.user(username)

@@ -215,8 +215,8 @@ def run(path: str, argv: list[str], env: dict[str, str], *, forward_stdin: bool,
 
 
 def write_output(out, data: bytes, hung_up: threading.Event) -> None:
-    """A command's output to the operator's terminal, until it hangs up (SPEC G-12): then,
-    or when the terminal is gone, the output is dropped and the command runs on."""
+    """A command's output to the operator's terminal, until it hangs up: then, or when the
+    terminal is gone, the output is dropped and the command runs on."""
     if hung_up.is_set():
         return
     try:

@@ -1,5 +1,5 @@
 """The ``ldm`` client's own SSH connection: the route from ssh_config and ``-J``, host keys,
-login, and one ``exec`` of the command (SPEC S-1, S-2, S-3).
+login, and one ``exec`` of the command.
 
 ``net.client`` comes here when no shared connection serves the command; a holder
 (``net.holder``) comes here to open the connection it shares. Questions go to the

@@ -1,4 +1,4 @@
-"""Where an SSH connection goes: the operator's ssh_config and jump hosts (SPEC S-3).
+"""Where an SSH connection goes: the operator's ssh_config and jump hosts.
 
 A destination as the operator names it (an alias of ``~/.ssh/config`` or an address)
 resolves to a :class:`Route`: the jump hosts to pass through, in order, then the host

@@ -22,8 +22,9 @@ def apply_seed(manager, cfg: HostConfig) -> bool:
     """Bring a fresh host to the file's configuration through the Manager's own commands.
 
     Domains and services are seeded once: afterwards the store is the truth (nothing an
-    operator configured is lost by a restart or a crash), so a restart never undoes what operators changed. The seed is one store transaction; a
-    refusal names the entry and leaves the store unseeded. Returns True if it seeded.
+    operator configured is lost by a restart or a crash), so a restart never undoes what
+    operators changed. The seed is one store transaction; a refusal names the entry and
+    leaves the store unseeded. Returns True if it seeded.
     """
     apply_users(manager, cfg)
     if manager.initialized:
