@@ -1,4 +1,4 @@
-"""Key-press-to-screen latency of the console while a large migration runs (issue 5 item 5).
+"""Key-press-to-screen latency of the console while a large migration runs.
 
     python -m bench.console_latency [--size-gib 4] [--keys 300] [--json bench/results/console_latency.json]
 

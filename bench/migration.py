@@ -1,4 +1,4 @@
-"""Migration benchmark (SPEC B-1, B-2, B-5, S-6): two real ``ldmd`` processes.
+"""Migration benchmark: two real ``ldmd`` processes move a domain, as an operator would.
 
     python -m bench.migration [--size 4G] [--dirty 0,20M,50M] [--modes warm,live]
                               [--downtime-ms 300] [--streams N | --tunnelled] [--link 1gbit]
@@ -23,7 +23,7 @@ What it does, in order:
 3. fills the active domain ``ldg-bench`` (``--size``) with a fixed, seeded mix, written
    into its memory file with 2 MiB ``pwrite`` calls: per 64 MiB, 16 MiB never written
    (holes), 32 MiB text-like pages (words drawn by a seeded PRNG from a 4096-word
-   vocabulary: zstd keeps ~42 % of them), 16 MiB random (SHAKE-256 of the seed);
+   vocabulary, so they compress as text does), 16 MiB random (SHAKE-256 of the seed);
 4. for each dirty rate and mode sets the guest's write rate (``ldm set-guest``), runs
    ``ldm migrate-domain [--live -d MS] [--streams N | --tunnelled] ldg-bench HOST`` over
    SSH exactly as an operator would (the password typed on stdin) and moves the domain back

@@ -1,5 +1,6 @@
-"""What ``python -m bench.migration`` concludes from its measurements: the ratios, the
-targets and the printed table. Pure functions of the result dictionary (the JSON it
+"""What ``python -m bench.migration`` concludes from its measurements.
+
+The ratios, the targets and the printed table. Pure functions of the result dictionary (the JSON it
 writes), so they are tested without running anything.
 
 Targets (reported, never asserted):

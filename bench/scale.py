@@ -1,4 +1,4 @@
-"""Scale of the console and of ``ldm list -p`` (issue 5 item 6, SPEC T-2, L-3).
+"""Scale of the console and of ``ldm list -p``: many hosts, many domains.
 
     python -m bench.scale [--hosts 50] [--domains 100] [--refreshes 20] [--list-domains 1000]
                           [--json bench/results/scale.json]
@@ -20,7 +20,7 @@ event loop) with ``--list-domains`` inactive domains, asked by an asyncssh clien
 loopback SSH exactly as ``ssh host ldm list -p`` asks; also once with the ``ldm`` command
 line program (a new process: Python start-up included). Times are wall-clock, p50 and max.
 
-Prints a table and writes JSON. Targets (issue 5): refresh of 5000 rows ≤ 100 ms.
+Prints a table and writes JSON. Targets (docs/PERFORMANCE.md, "The console"): refresh of 5000 rows ≤ 100 ms.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The ``dataplane`` ends of the transport benchmark: the library as a migration would use
-it — a one-time listener and offer, HELLO/ACCEPT, a producer thread per stream reading
+"""The ``dataplane`` ends of the transport benchmark: the library as a migration uses it.
+
+A one-time listener and offer, HELLO/ACCEPT, a producer thread per stream reading
 chunks into pooled buffers, the sender's stream threads sealing them, and the receiver's
 stream threads writing each payload with ``pwritev`` in the callback."""
 

@@ -1,5 +1,7 @@
-"""How ``ldm`` reads a command line: the subcommand table, options, ``key=value`` properties
-and the operand checks every subcommand shares.
+"""How ``ldm`` reads a command line: subcommands, options, properties and operands.
+
+The subcommand table, options, ``key=value`` properties and the operand checks every
+subcommand shares.
 
 A subcommand is declared once with :func:`command` — its name, the aliases operators type,
 its synopsis (printed as its usage) and the authorization it needs (``solaris.ldoms.read``

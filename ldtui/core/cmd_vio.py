@@ -1,4 +1,4 @@
-"""Subcommands for virtual I/O services and devices vds/vdsdev/vdisk, vsw/vnet, vcc.
+"""Subcommands for virtual I/O services and devices: vds/vdsdev/vdisk, vsw/vnet, vcc.
 
 Operand syntax follows the synopses of the Logical Domains 1.2 reference manual."""
 

@@ -1,4 +1,4 @@
-"""The three command lines as data for man pages and completion (SPEC G-1, L-3, S-2, T-1).
+"""The three command lines as data for man pages and completion.
 
 ``ldm``'s subcommands come from the ``@command`` table, with each one's options as it
 declares them; what its operands are (a domain, one of a few words, anything) is read from

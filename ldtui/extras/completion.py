@@ -1,5 +1,6 @@
-"""bash and zsh completion for ``ldm``, ``ldtui`` and ``ldmd``, generated from their
-argument definitions (``ldtui.extras.cli``).
+"""bash and zsh completion for ``ldm``, ``ldtui`` and ``ldmd``.
+
+The scripts are generated from the programs' argument definitions (``ldtui.extras.cli``).
 
 ``ldm`` completes its own options, the subcommands and their aliases, each subcommand's
 options and property names (``cpu-dr=`` and the values it takes), the words an operand is

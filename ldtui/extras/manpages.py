@@ -1,4 +1,4 @@
-"""Man pages in roff: ``ldm(1)``, ``ldmd(8)``, ``ldtui(1)`` (SPEC G-1, S-1, S-2, T-1).
+"""Man pages in roff: ``ldm(1)``, ``ldmd(8)``, ``ldtui(1)``.
 
 ``ldm(1)`` lists every subcommand of the ``@command`` table with its aliases, synopses,
 notes, options and authorization; ``ldmd(8)`` and ``ldtui(1)`` every argument of their

@@ -1,5 +1,4 @@
-"""Opening an SSH connection to an ``ldmd``, directly or through jump hosts: every host key
-checked first, then login.
+"""Opening an SSH connection to an ``ldmd``, directly or through jump hosts.
 
 Each host on the way — every jump host, then the manager — has its key checked before any
 password leaves this machine, against the same known_hosts file: an unknown host is put to

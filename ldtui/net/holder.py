@@ -1,5 +1,6 @@
-"""The background process that keeps one ``ldm`` SSH connection open for later ``ldm`` runs
-(``ldm --persist SECONDS``; the protocol is in ``net.shared``).
+"""The background process that keeps one ``ldm`` SSH connection open for later runs.
+
+``ldm --persist SECONDS`` starts it; the protocol is in ``net.shared``.
 
     python -m ldtui.net.holder --socket PATH --persist SECONDS --ready-fd FD -- LDM-OPTIONS…
 

@@ -1,5 +1,6 @@
-"""``ldmd --socket PATH``: the same ``ldm`` exec and ``ldtui-rpc`` service on a unix socket,
-for hosts that keep their own OpenSSH server as the only way in.
+"""``ldmd --socket PATH``: the same ``ldm`` exec and ``ldtui-rpc`` service on a unix socket.
+
+It is for hosts that keep their own OpenSSH server as the only way in.
 
 sshd authenticates the operator as a system user and runs ``ldmd-bridge`` as that user (a
 ``Subsystem ldtui-rpc`` line, or ``ForceCommand`` for ``ssh host ldm …``). The bridge

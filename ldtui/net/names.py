@@ -1,5 +1,6 @@
-"""Names the ``ldm`` client and ``ldmd`` agree on, in a module that imports nothing: the
-client loads only what the command it runs needs."""
+"""Names the ``ldm`` client and ``ldmd`` agree on, in a module that imports nothing.
+
+So the client loads only what the command it runs needs."""
 
 TARGET_PASSWORD_ENV = "LDM_TARGET_PASSWORD"
 """SSH environment variable by which the ``ldm`` client hands over the target password."""

@@ -1,5 +1,7 @@
-"""Moves one outgoing migration's messages: control on the SSH peer link, data on the
-direct data streams or, tunnelled, on the peer link too (docs/DATAPLANE.md).
+"""Moves one outgoing migration's messages onto the peer link and the data streams.
+
+Control goes on the SSH peer link, data on the direct data streams or, tunnelled, on the
+peer link too (docs/DATAPLANE.md).
 
 Every decision is the ``SourceSession``'s; this pump only moves bytes and keeps time:
 what the session hands out is sent, what arrives is handed in, a batch the session wants

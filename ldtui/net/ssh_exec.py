@@ -1,5 +1,6 @@
-"""The ``ldm`` client's own SSH connection: the route from ssh_config and ``-J``, host keys,
-login, and one ``exec`` of the command.
+"""The ``ldm`` client's own SSH connection, for one ``exec`` of the command.
+
+The route comes from ssh_config and ``-J``; host keys are checked, then the login.
 
 ``net.client`` comes here when no shared connection serves the command; a holder
 (``net.holder``) comes here to open the connection it shares. Questions go to the

@@ -1,5 +1,7 @@
-"""Moves one incoming migration's messages: control on the RPC conversation the source
-opened over SSH, data from the one-time data listener's streams (docs/DATAPLANE.md).
+"""Moves one incoming migration's messages in from the peer link and the data streams.
+
+Control arrives on the RPC conversation the source opened over SSH, data from the one-time
+data listener's streams (docs/DATAPLANE.md).
 
 The ``TargetSession`` decides; this pump opens the listener when the session asks, takes
 each data stream's records in that stream's own thread (decoded and written there, so

@@ -1,5 +1,7 @@
-"""The native data plane: memory pages and the runtime image on direct TCP streams from
-the source manager to the target manager, while control stays on the SSH peer link.
+"""The native data plane: a migration's memory pages and runtime image on direct TCP streams.
+
+The streams go from the source manager to the target manager, while control stays on the
+SSH peer link.
 
 The target opens a one-time :class:`DataListener` and sends its :class:`DataOffer`
 (address, port, cipher, stream count, migration id and a fresh secret) over the

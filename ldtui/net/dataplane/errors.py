@@ -1,5 +1,6 @@
-"""The data plane's errors: values with a code (for tests, scripts and the fallback
-decision) and a message for operators. No message ever carries key material."""
+"""The data plane's errors: values with a code and a message, never with key material.
+
+The code is for tests, scripts and the fallback decision; the message for operators."""
 
 from __future__ import annotations
 

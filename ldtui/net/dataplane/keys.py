@@ -1,5 +1,7 @@
-"""The offer of a direct data connection: what the target tells the source over the
-authenticated control link so the source can connect, and prove itself, on its own socket.
+"""The offer of a direct data connection, which the target sends the source.
+
+It travels over the authenticated control link and tells the source how to connect, and
+prove itself, on its own socket.
 
 The secret travels only inside this value and only over the control link. It is never
 part of a ``repr`` or ``str``, so a log line, a traceback or a message's ``repr`` that
