@@ -5,7 +5,7 @@
                               [--baseline-bytes N] [--no-openssh] [--asyncssh] [--touch N]
                               [--state-dir DIR] [--json FILE]
 
-    python -m bench.migration --size 512M       # a quick run (about a minute)
+    python -m bench.migration --size 512M       # a quick run
     python -m bench.migration --link 1gbit      # over a rate-limited link (root, ip and tc)
 
 What it does, in order:

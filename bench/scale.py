@@ -20,7 +20,8 @@ event loop) with ``--list-domains`` inactive domains, asked by an asyncssh clien
 loopback SSH exactly as ``ssh host ldm list -p`` asks; also once with the ``ldm`` command
 line program (a new process: Python start-up included). Times are wall-clock, p50 and max.
 
-Prints a table and writes JSON. Targets (docs/PERFORMANCE.md, "The console"): refresh of 5000 rows ≤ 100 ms.
+Prints a table and writes JSON. Targets (docs/PERFORMANCE.md, "The console"): refresh of
+5000 rows ≤ 100 ms.
 """
 
 from __future__ import annotations

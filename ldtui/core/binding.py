@@ -187,7 +187,8 @@ def place_blocks(free: Sequence[MemoryRange], blocks: Sequence[MemoryBlock]) -> 
     Real addresses are kept across a migration; physical addresses may differ.
 
     Each block must fit whole in one free range: a migrating domain's memory layout cannot
-    be split. Refused with the Logical Domains 1.2 guide's text for the first block that finds no room.
+    be split. Refused with the Logical Domains 1.2 guide's text for the first block that
+    finds no room.
     """
     ranges = merge_ranges(free)
     out = []

@@ -91,7 +91,8 @@ def parseable_util(util: float) -> str:
 
 def shows_runtime(domain: Domain) -> bool:
     """UTIL and UPTIME are printed for a running domain and for a suspended migration source
-    (the 1.2 guide's example: ``ldg-src suspended -n---s … 0.0%  2h 7m``); blank for bound and inactive ones."""
+    (the 1.2 guide's example: ``ldg-src suspended -n---s … 0.0%  2h 7m``); blank for bound
+    and inactive ones."""
     return domain.state in (DomainState.ACTIVE, DomainState.SUSPENDED)
 
 

@@ -1,8 +1,8 @@
 """``ldm list-devices [-a] [-p] [cpu|crypto|memory|io]`` and ``ldm list-services``.
 
-Without ``-a`` only free resources are shown (the 1.2 guide's ``list-devices memory`` example); ``-a``
-shows every resource and who holds it — ``_sys_`` for memory the hypervisor keeps.
-A class with nothing to show is left out, as ldm does.
+Without ``-a`` only free resources are shown (the 1.2 guide's ``list-devices memory``
+example); ``-a`` shows every resource and who holds it — ``_sys_`` for memory the hypervisor
+keeps. A class with nothing to show is left out, as ldm does.
 """
 
 from __future__ import annotations

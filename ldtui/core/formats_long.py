@@ -202,8 +202,8 @@ def list_constraints_parseable(view: ListingView, domains: Sequence[Domain]) -> 
 
 
 def _running_job(view: ListingView, d: Domain):
-    """The migration this host runs for ``d``, for the extended status (progress detail as ``virsh domjobinfo``
-    gives it: data processed and remaining, rates, rounds, downtime)."""
+    """The migration this host runs for ``d``, for the extended status: progress detail as
+    ``virsh domjobinfo`` gives it (data processed and remaining, rates, rounds, downtime)."""
     if d.migration is None:
         return None
     from ldtui.core.migration.status import running_job

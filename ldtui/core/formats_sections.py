@@ -194,7 +194,8 @@ def status_section(d: Domain, job=None) -> Section:
 
     The source side (and a source left in the error state ``e``) names the TARGET host; the
     target side names the SOURCE host. ``job`` (the running ``MigrationProgress``) adds the
-    detail lines and fields of ``core.migration.status`` after the guide's (progress detail as ``virsh domjobinfo`` gives it).
+    detail lines and fields of ``core.migration.status`` after the guide's: progress detail
+    as ``virsh domjobinfo`` gives it.
     """
     m = d.migration
     if m is None or m.role is MigrationRole.NONE:
