@@ -1,7 +1,7 @@
 """What ``python -m bench.migration`` concludes from its measurements.
 
-The ratios, the targets and the printed table. Pure functions of the result dictionary (the JSON it
-writes), so they are tested without running anything.
+The ratios, the targets and the printed table. Pure functions of the result dictionary
+(the JSON it writes), so they are tested without running anything.
 
 Targets (reported, never asserted):
 

@@ -98,9 +98,10 @@ def remove_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
     a = Args(argv, spec)
 
     def remove(name: str) -> list[str]:
-        # After a lost connection at the handoff (docs/CONSOLE.md, "Recovering a domain in the
-        # error state"): once the operator has seen the target run the domain, the suspended source
-        # copy in `e` goes. Only ever when named: `-a` never destroys a copy in `e`.
+        # After a connection lost at the handoff (docs/CONSOLE.md, "Recovering a domain in
+        # the error state"): once the operator has seen the target run the domain, the
+        # suspended source copy in `e` goes. Only ever when named: `-a` never destroys a copy
+        # in `e`.
         if "a" not in a.flags and ctx.manager.domain(name).migration_role is MigrationRole.ERROR:
             from ldtui.core.migration.recovery import destroy_after_error
             destroy_after_error(ctx.manager, name)

@@ -1,6 +1,6 @@
 """Subcommands for virtual I/O services and devices: vds/vdsdev/vdisk, vsw/vnet, vcc.
 
-Operand syntax follows the synopses of the Logical Domains 1.2 reference manual."""
+Operand syntax follows the synopses of the Logical Domains 1.2 guides."""
 
 from __future__ import annotations
 

@@ -265,8 +265,8 @@ def run_remote(dest: Destination, argv: list[str], *, persist: float = 0.0) -> i
     hung_up = threading.Event()
     try:
         # Hang-up of the operator's shell: keep waiting, silently, so a migration goes on
-        # in the background, as with the real ldm. Installed before connecting: no window where a
-        # hang-up kills ldm and so cancels the migration.
+        # in the background (only killing ldm cancels it). Installed before connecting: no
+        # window where a hang-up kills ldm and so cancels the migration.
         signal.signal(signal.SIGHUP, lambda *_: hung_up.set())
     except (ValueError, OSError):
         pass            # not the main thread: whoever runs us owns the signals

@@ -3,9 +3,8 @@
 A migration's threads (data streams, readers, writers) each take a malloc arena, and
 memory freed in an arena stays with the process: without these, an ``ldmd`` kept more
 after every migration, up to a plateau near the memory target (docs/PERFORMANCE.md, "Data
-path"). Two arenas are
-enough for the work ``ldmd`` does, and ``malloc_trim`` returns what a finished migration
-freed.
+path"). Two arenas are enough for the work ``ldmd`` does, and ``malloc_trim`` returns what
+a finished migration freed.
 """
 
 from __future__ import annotations
