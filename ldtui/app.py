@@ -15,7 +15,6 @@ import logging
 import time
 from typing import Any, Callable, Mapping
 
-import attrs
 from textual import events
 from textual.app import App
 from textual.binding import Binding
@@ -29,24 +28,13 @@ from ldtui.screens.dialogs import ArmedAfterFirstFrame, MessageDialog
 from ldtui.screens.help import HelpScreen
 from ldtui.screens.main import MainScreen
 from ldtui.screens.migrate import MigrateRequest
-from ldtui.widgets.fleet import Event, Fleet, down_code
-from ldtui.widgets.source import CommandOutcome, HostSource
-from ldtui.widgets.themes import APP_CSS, DEFAULT_THEME, load_settings, save_settings, shipped_themes
+from ldtui.console.fleet import Event, Fleet, down_code
+from ldtui.console.source import CommandOutcome, HostSource
+from ldtui.console.opening import OpenedHosts
+from ldtui.console.settings import load_settings, save_settings
+from ldtui.widgets.themes import APP_CSS, DEFAULT_THEME, shipped_themes
 
 log = logging.getLogger("ldtui.console")
-
-
-@attrs.frozen(kw_only=True)
-class OpenedHosts:
-    """What opening the hosts produced (the embedded lab, or links to running ldmd's)."""
-
-    sources: Mapping[str, HostSource]
-    users: Mapping[str, str] = attrs.Factory(dict)
-    passwords: Mapping[str, str] = attrs.field(factory=dict, repr=False)
-    """Lab credentials the console already holds (host → password of its user), used to
-    fill in the migrate form's target password; empty for real hosts."""
-    rehearsal: Any = None
-    close: Callable[[], None] | None = None
 
 
 def describe(exc: BaseException) -> str:
@@ -490,9 +478,3 @@ class LdtuiApp(App[None]):
             log.error("worker %s failed: %r", event.worker.name, error)
             self.notify(f"{event.worker.name}: {describe(error) if error else 'failed'}", severity="error",
                         timeout=8)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from ldtui.screens.startup import main as start_main
-
-    return start_main(argv)

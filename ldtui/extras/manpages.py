@@ -193,7 +193,7 @@ def _keys() -> list[tuple[str, str]]:
 
 def ldtui_page() -> str:
     """``ldtui(1)``."""
-    import ldtui.screens.startup as startup
+    import ldtui.cli as startup
 
     extra = [".SH KEYS"]
     for keys, what in _keys():

@@ -14,7 +14,7 @@ from ldtui.screens.dialogs import ConfirmDialog, MessageDialog
 from ldtui.screens.migrate import MigrateForm, MigrateRequest
 from ldtui.screens.recovery import RecoveryWizard
 from ldtui.screens.text import TextView
-from ldtui.widgets.fleet import HostView
+from ldtui.console.fleet import HostView
 
 if TYPE_CHECKING:
     from ldtui.app import LdtuiApp
