@@ -27,7 +27,7 @@ from ldtui.widgets.layout import SORT_STAND_INS, Layout, layout_for
 from ldtui.widgets.tables import KeyedTable
 
 if TYPE_CHECKING:
-    from ldtui.app import LdtuiApp
+    from ldtui.screens.console_app import ConsoleApp
 
 
 def _domain_order(cells: Mapping[str, Cell]) -> tuple:
@@ -111,7 +111,7 @@ class MainScreen(Flows, Screen[None]):
         """The tables' columns for the terminal's width (``widgets.layout``)."""
 
     @property
-    def ldtui(self) -> "LdtuiApp":
+    def ldtui(self) -> "ConsoleApp":
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
