@@ -146,7 +146,7 @@ async def run(size_gib: int, keys: int, interval: float, work: Path) -> dict:
 
     from ldtui.app import LdtuiApp
     from ldtui.screens.migrate import MigrateRequest
-    from ldtui.screens.startup import open_lab
+    from ldtui.console.opening import open_lab
 
     lab_file = lab_copy(size_gib, work)
     app = LdtuiApp(open_hosts=lambda: open_lab(lab_file, work / "lab"))

@@ -1,64 +1,43 @@
-"""``ldtui``: the console across several hosts (SPEC T-1…T-8).
+"""``ldtui``: the Textual app of the console across several hosts, composing its parts.
 
-The app owns one link per host and polls each for a ``HostSnapshot`` about once a second in
-its own worker, so a slow or dead host never blocks the screen. A host that stops answering
-keeps its rows, marked stale. Every ``ldm`` command the console runs goes through the
-link of the host it concerns, exactly as an operator would type it there.
+The app owns one link per host; ``console.polling`` asks each for a ``HostSnapshot`` about
+once a second in its own worker, so a slow or dead host never blocks the screen, and a host
+that stops answering keeps its rows, marked stale. Every ``ldm`` command the console runs
+goes through the link of the host it concerns, exactly as an operator would type it there
+(``console.running``). The screens are in ``screens/``, drawn with ``widgets/``; what they
+show lives in ``console/``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import getpass
 import logging
 import time
 from typing import Any, Callable, Mapping
 
-import attrs
 from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.worker import Worker, WorkerState
 
-from ldtui.core.errors import LdmError
+from ldtui.console.heap import HeapFreezer
+from ldtui.console.polling import HostPoller
+from ldtui.console.running import describe, failure_title, run_ldm
 from ldtui.core.snapshot import HostSnapshot
 from ldtui.screens.commands import LdtuiCommands
 from ldtui.screens.dialogs import ArmedAfterFirstFrame, MessageDialog
 from ldtui.screens.help import HelpScreen
 from ldtui.screens.main import MainScreen
 from ldtui.screens.migrate import MigrateRequest
-from ldtui.widgets.fleet import Event, Fleet, down_code
-from ldtui.widgets.source import CommandOutcome, HostSource
-from ldtui.widgets.themes import APP_CSS, DEFAULT_THEME, load_settings, save_settings, shipped_themes
+from ldtui.console.fleet import Event, Fleet
+from ldtui.console.source import CommandOutcome, HostSource
+from ldtui.console.opening import OpenedHosts
+from ldtui.console.settings import load_settings, save_settings
+from ldtui.widgets.themes import APP_CSS, DEFAULT_THEME, shipped_themes
 
 log = logging.getLogger("ldtui.console")
-
-
-@attrs.frozen(kw_only=True)
-class OpenedHosts:
-    """What opening the hosts produced (the embedded lab, or links to running ldmd's)."""
-
-    sources: Mapping[str, HostSource]
-    users: Mapping[str, str] = attrs.Factory(dict)
-    passwords: Mapping[str, str] = attrs.field(factory=dict, repr=False)
-    """Lab credentials the console already holds (host → password of its user), used to
-    fill in the migrate form's target password; empty for real hosts."""
-    rehearsal: Any = None
-    close: Callable[[], None] | None = None
-
-
-def describe(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError):
-        return "no answer in time"
-    return str(exc) or type(exc).__name__
-
-
-def failure_title(hostname: str, exc: BaseException) -> str:
-    if isinstance(exc, LdmError):
-        return f"{hostname} refused the command"
-    return f"{hostname} unreachable"
 
 
 class LdtuiApp(App[None]):
@@ -91,13 +70,12 @@ class LdtuiApp(App[None]):
         self._initial = dict(sources or {})
         self._open_hosts = open_hosts
         self._close_hosts: Callable[[], None] | None = None
-        self._link_states: dict[str, str] = {}
         self._cancelling: set[tuple[str, str]] = set()
         """(host, domain) of migrations this console has asked to cancel: the cancel's own
         toast tells the operator, so the migration's end does not toast again."""
         self._redraw_pending = False
-        self._heap_frozen = False
-        self._after_collection: Callable[[str, dict], None] | None = None
+        self.poller = HostPoller(self)
+        self.heap = HeapFreezer()
         self.shipped_theme_names = []
         for shipped in shipped_themes():
             self.register_theme(shipped)
@@ -120,7 +98,7 @@ class LdtuiApp(App[None]):
 
     def on_key(self, event: events.Key) -> None:
         # Runs before App's own key handler resolves the bindings: a key typed before a
-        # confirmation was drawn never answers it (T-5).
+        # confirmation was drawn never answers it.
         screen = self.screen
         if isinstance(screen, ArmedAfterFirstFrame) and screen.drops(event):
             event.prevent_default()
@@ -155,15 +133,12 @@ class LdtuiApp(App[None]):
     def add_host(self, name: str, source: HostSource) -> None:
         self.sources[name] = source
         self.fleet.add(name).path = getattr(source, "path", "")
-        self.run_worker(self._poll(name, source), group=f"poll:{name}", exit_on_error=False,
+        self.run_worker(self.poller.poll(name, source), group=f"poll:{name}", exit_on_error=False,
                         name=f"poll {name}")
         self.refresh_views()
 
     async def on_unmount(self) -> None:
-        if self._heap_frozen:
-            if self._after_collection in gc.callbacks:
-                gc.callbacks.remove(self._after_collection)
-            gc.unfreeze()
+        self.heap.release()
         for source in self.sources.values():
             try:
                 await asyncio.wait_for(source.close(), 2.0)
@@ -175,84 +150,9 @@ class LdtuiApp(App[None]):
             except Exception as exc:
                 log.warning("stopping the lab failed: %s", describe(exc))
 
-    # -- polling -------------------------------------------------------------------------
-
-    async def _poll(self, name: str, source: HostSource) -> None:
-        # A link that knows how to keep itself up (HostLink.reconnect_forever, with backoff)
-        # gets a worker of its own; others are asked to connect again now and then.
-        keeper = getattr(source, "reconnect_forever", None)
-        if keeper is not None:
-            self.run_worker(keeper(), group=f"link:{name}", exit_on_error=False, name=f"link {name}")
-        else:
-            await self._connect(name, source)
-        failures = 0
-        while True:
-            self._note_link_state(name, source)
-            state = getattr(source, "state", "connected")
-            if keeper is not None and state != "connected":
-                error = getattr(source, "last_error", "")
-                if self.fleet.hosts[name].snapshot is not None or (state == "down" and error):
-                    self.record(self.fleet.mark_down(name, self.clock(), error or f"link {state}",
-                                                     getattr(source, "last_error_code", "") or "lost"))
-                    self.refresh_views()
-                await asyncio.sleep(self.poll_interval)
-                continue
-            asked = time.monotonic()
-            try:
-                snap = await asyncio.wait_for(source.snapshot(), self.request_timeout)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                self.record(self.fleet.mark_down(name, self.clock(), describe(exc), down_code(exc)))
-                self.refresh_views()
-                if keeper is None and failures % 5 == 0:
-                    await self._connect(name, source)
-                await asyncio.sleep(self.poll_interval)
-                continue
-            failures = 0
-            self.record(self.fleet.apply(name, snap, self.clock()))
-            self.refresh_views()
-            # A steady cadence: the time the answer took counts toward the interval; while
-            # the host runs a migration it is asked twice as often, so its progress reaches
-            # the screen well within a second.
-            interval = self.poll_interval / 2 if any(j.state == "running" for j in snap.jobs) else self.poll_interval
-            await asyncio.sleep(max(interval - (time.monotonic() - asked), 0.0))
-
-    async def _connect(self, name: str, source: HostSource) -> None:
-        try:
-            await asyncio.wait_for(source.connect(), self.request_timeout)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("%s: connect failed: %s", name, describe(exc))
-            self.record(self.fleet.mark_down(name, self.clock(), describe(exc), down_code(exc)))
-            self.refresh_views()
-
-    def _note_link_state(self, name: str, source: HostSource) -> None:
-        state = getattr(source, "state", "connected")
-        before = self._link_states.get(name)
-        if state != before:
-            self._link_states[name] = state
-            # Until the first snapshot, the fleet's own "connected"/"unreachable" lines say it.
-            if before is not None and self.fleet.hosts[name].snapshot is not None:
-                self.record([Event(self.clock(), self.fleet.hosts[name].hostname, f"link {before} → {state}",
-                                   "warning" if state != "connected" else "info")])
-
     async def query_host(self, hostname: str) -> HostSnapshot | None:
         """A fresh snapshot of a host by the name others know it by; ``None`` if unreachable."""
-        view = self.fleet.by_hostname(hostname)
-        if view is None or view.name not in self.sources:
-            return None
-        try:
-            snap = await asyncio.wait_for(self.sources[view.name].snapshot(), self.request_timeout)
-        except Exception as exc:
-            self.record(self.fleet.mark_down(view.name, self.clock(), describe(exc), down_code(exc)))
-            self.refresh_views()
-            return None
-        self.record(self.fleet.apply(view.name, snap, self.clock()))
-        self.refresh_views()
-        return snap
+        return await self.poller.query_host(hostname)
 
     # -- drawing -------------------------------------------------------------------------
 
@@ -279,45 +179,13 @@ class LdtuiApp(App[None]):
                 self._freeze_heap_once_started()
 
     def _freeze_heap_once_started(self) -> None:
-        """Once every host has answered (or failed to) and its rows are drawn, hand what
-        survives the next full garbage collection to the collector's permanent generation
-        (``gc.freeze``), so that later full collections no longer walk it.
-
-        The console churns objects (every snapshot's rows, the cells that change), so
-        Python runs a full collection every few refreshes, and a full collection walks
-        every object alive: with 5000 rows about 360 000 of them, 100–140 ms during which
-        nothing else runs, the lab's thread included (bench/scale.py: one refresh in four
-        or five took 177–233 ms instead of 75; in the embedded lab 35–65 ms). With the
-        start-up state frozen a full collection took 10–15 ms (lab: 7 ms). Freezing right
-        after a collection the collector ran anyway adds no pause of its own and freezes
-        next to no garbage. Frozen objects are still freed when nothing refers to them any more;
-        ``on_unmount`` unfreezes them.
-        """
-        if self._heap_frozen or not self.fleet.hosts or self._open_hosts_pending():
+        """Once every host has answered (or failed to) and its rows are drawn, freeze what
+        survives the next full collection (``console.heap``); ``on_unmount`` unfreezes it."""
+        if self.heap.armed or not self.fleet.hosts or self._open_hosts_pending():
             return
         if any(view.state == "connecting" for view in self.fleet.hosts.values()):
             return
-        self._heap_frozen = True
-        loop = asyncio.get_running_loop()
-        scheduled = False
-
-        def freeze() -> None:
-            if after_collection in gc.callbacks:
-                gc.callbacks.remove(after_collection)
-                gc.freeze()
-
-        def after_collection(phase: str, info: dict) -> None:
-            # Called by the collector in whichever thread set it off (the lab's too).
-            nonlocal scheduled
-            if phase == "stop" and info.get("generation") == 2 and not scheduled:
-                scheduled = True
-                try:
-                    loop.call_soon_threadsafe(freeze)
-                except RuntimeError:  # the console's loop is already closed
-                    pass
-
-        self._after_collection = after_collection
-        gc.callbacks.append(after_collection)
+        self.heap.arm(asyncio.get_running_loop())
 
     def _open_hosts_pending(self) -> bool:
         return self._open_hosts is not None and not self.sources
@@ -352,21 +220,9 @@ class LdtuiApp(App[None]):
     async def run_on(self, name: str, argv: list[str], *, password: str | None = None,
                      quiet: bool = False, timeout: float | None = None) -> CommandOutcome:
         """Run ``ldm ARGV`` on a host through its link; every result goes to the event log."""
-        source = self.sources[name]
-        hostname = self.fleet.hosts[name].hostname
-        try:
-            limit = timeout or self.request_timeout
-            # The link's own call timeout must not end a long command before ours does.
-            out = await asyncio.wait_for(source.run(argv, password=password, timeout=limit), limit + 5)
-        except Exception as exc:
-            self.record([Event(self.clock(), hostname, f"ldm {' '.join(argv)}: {describe(exc)}", "error")])
-            raise
-        if not quiet:
-            first = (out.stderr or out.stdout).strip().splitlines()
-            summary = f" — {first[0]}" if first and out.exit_code else ""
-            self.record([Event(self.clock(), hostname, f"ldm {' '.join(argv)} → exit {out.exit_code}{summary}",
-                               "info" if out.exit_code == 0 else "error")])
-        return out
+        return await run_ldm(self.sources[name], self.fleet.hosts[name].hostname, argv,
+                             timeout=timeout or self.request_timeout, record=self.record, clock=self.clock,
+                             password=password, quiet=quiet)
 
     def run_command(self, name: str, argv: list[str], *, done: str,
                     settled: Callable[[bool], None] | None = None) -> None:
@@ -394,7 +250,7 @@ class LdtuiApp(App[None]):
         self.run_worker(go(), group="commands", exit_on_error=False, name=" ".join(argv))
 
     def cancel_migration(self, name: str, domain: str, *, done: str) -> None:
-        """``ldm cancel-operation migration DOMAIN`` on the source host (SPEC T-5). One toast
+        """``ldm cancel-operation migration DOMAIN`` on the source host. One toast
         says it: if this console started that migration, its end is not toasted again."""
         key = (name, domain)
         self._cancelling.add(key)
@@ -490,9 +346,3 @@ class LdtuiApp(App[None]):
             log.error("worker %s failed: %r", event.worker.name, error)
             self.notify(f"{event.worker.name}: {describe(error) if error else 'failed'}", severity="error",
                         timeout=8)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from ldtui.screens.startup import main as start_main
-
-    return start_main(argv)

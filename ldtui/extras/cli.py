@@ -149,7 +149,7 @@ def ldmd_parser() -> argparse.ArgumentParser:
 
 
 def ldtui_parser() -> argparse.ArgumentParser:
-    from ldtui.screens.startup import parser
+    from ldtui.cli import parser
     return parser()
 
 

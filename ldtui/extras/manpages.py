@@ -193,7 +193,7 @@ def _keys() -> list[tuple[str, str]]:
 
 def ldtui_page() -> str:
     """``ldtui(1)``."""
-    import ldtui.screens.startup as startup
+    import ldtui.cli as cli
 
     extra = [".SH KEYS"]
     for keys, what in _keys():
@@ -210,7 +210,7 @@ def ldtui_page() -> str:
     lead = ("ldtui shows the domains of several hosts, each one's Logical Domains Manager (ldmd) reached over "
             "SSH, and migrates, cancels and recovers them: every change is the ldm command an operator would "
             "type on that host.")
-    return _argparse_page("ldtui", 1, "User Commands", ldtui_parser(), startup.__doc__, lead, extra)
+    return _argparse_page("ldtui", 1, "User Commands", ldtui_parser(), cli.__doc__, lead, extra)
 
 
 def page(file_name: str) -> str:

@@ -49,6 +49,7 @@ import sys
 import threading
 
 from ldtui.net import shared
+from ldtui.net.ldm_terminal import ClientError, ask_secret
 from ldtui.net.names import TARGET_PASSWORD_ENV, host_pattern
 from ldtui.net.secretfile import PasswordFileError, read_password_file
 
@@ -69,15 +70,6 @@ OPTIONS = (
      "keep a shared connection open until idle that long (default: $LDM_PERSIST)"),
     ("", "--close", "[USER@]HOST[:PORT]", "close", "end the shared connection to that host"),
 )
-
-
-class ClientError(Exception):
-    """Something this side can say in one line; exit status 255 like ssh. ``detail`` is
-    printed before it (the changed-key warning block)."""
-
-    def __init__(self, message: str, *, detail: str = "") -> None:
-        super().__init__(message)
-        self.detail = detail
 
 
 def split_target(text: str) -> tuple[str | None, str, int | None]:
@@ -185,22 +177,6 @@ def take_password_file(argv: list[str]) -> tuple[list[str], str | None]:
         out.append(a)
         i += 1
     return out, password
-
-
-def ask_secret(prompt: str) -> str | None:
-    """A no-echo prompt on the terminal; None when the operator ends it with ctrl-D."""
-    try:
-        return getpass.getpass(prompt)
-    except EOFError:
-        # getpass ends the prompt's line only for a line typed: end it, so that what is
-        # printed next starts on a line of its own.
-        try:
-            with open("/dev/tty", "w") as tty:
-                tty.write("\n")
-        except OSError:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-        return None
 
 
 def _migration_line(argv: list[str]):

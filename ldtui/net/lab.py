@@ -364,7 +364,3 @@ class EmbeddedLab:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-
-def main(argv: list[str] | None = None) -> None:
-    from ldtui.net.labctl import main as labctl_main
-    labctl_main(argv)

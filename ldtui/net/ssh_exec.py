@@ -14,16 +14,29 @@ import os
 import shlex
 import sys
 import threading
+from typing import Protocol
 
 import asyncssh
 
-from ldtui.net.client import ClientError, Destination, ask_secret
 from ldtui.net.connect import CONNECT_TIMEOUT, ConnectError, open_connection
 from ldtui.net.knownhosts import host_pattern, unknown_key_question
+from ldtui.net.ldm_terminal import ClientError, ask_secret
 from ldtui.net.shared import write_output
 from ldtui.net.sshroute import Hop, RouteError, config_files, resolve
 
 KEEPALIVE = (10.0, 3)
+
+
+class Destination(Protocol):
+    """The manager a command goes to (``net.client.Destination`` has this shape)."""
+
+    host: str
+    port: int | None
+    user: str | None
+    ssh_config: str | None
+    jump: str | None
+    identity: str | None
+    known_hosts: str
 
 
 def _ask_unknown(host: str, port: int, key: asyncssh.SSHKey) -> bool:

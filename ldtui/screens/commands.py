@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
-    from ldtui.app import LdtuiApp
+    from ldtui.screens.console_app import ConsoleApp
 
 Command = tuple[str, Callable[[], object], str]
 
 
-def palette_commands(app: "LdtuiApp") -> Iterator[Command]:
+def palette_commands(app: "ConsoleApp") -> Iterator[Command]:
     from ldtui.screens.main import MainScreen
 
     main = next((s for s in reversed(app.screen_stack) if isinstance(s, MainScreen)), None)
@@ -58,7 +58,7 @@ def palette_commands(app: "LdtuiApp") -> Iterator[Command]:
     yield "Quit", app.action_quit, "ctrl+q"
 
 
-def rehearsal_commands(app: "LdtuiApp") -> Iterator[Command]:
+def rehearsal_commands(app: "ConsoleApp") -> Iterator[Command]:
     """Fault controls of the embedded lab, so an operator can rehearse G-12/G-13."""
     lab = app.rehearsal
     names = [v.hostname for v in app.fleet.hosts.values()]

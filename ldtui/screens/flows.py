@@ -14,10 +14,10 @@ from ldtui.screens.dialogs import ConfirmDialog, MessageDialog
 from ldtui.screens.migrate import MigrateForm, MigrateRequest
 from ldtui.screens.recovery import RecoveryWizard
 from ldtui.screens.text import TextView
-from ldtui.widgets.fleet import HostView
+from ldtui.console.fleet import HostView
 
 if TYPE_CHECKING:
-    from ldtui.app import LdtuiApp
+    from ldtui.screens.console_app import ConsoleApp
 
 
 def migration_of(view: HostView, row: DomainRow, fleet_jobs: dict[str, MigrationProgress]) -> MigrationProgress | None:
@@ -38,7 +38,7 @@ def migration_of(view: HostView, row: DomainRow, fleet_jobs: dict[str, Migration
 class Flows:
     """Mixed into ``MainScreen``; relies on its ``selected()``, ``selected_host()``, ``ldtui``."""
 
-    ldtui: "LdtuiApp"
+    ldtui: "ConsoleApp"
 
     def _need_domain(self) -> tuple[HostView, DomainRow] | None:
         chosen = self.selected()  # type: ignore[attr-defined]

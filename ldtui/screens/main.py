@@ -21,13 +21,13 @@ from ldtui.core.snapshot import DomainRow, HostSnapshot, MigrationProgress
 from ldtui.screens.flows import Flows
 from ldtui.widgets.cells import (JOB_COLUMNS, JOB_WIDTHS, Cell, compact_host_cells, domain_cells, host_cells,
                                  job_cells, job_detail_lines, sort_value)
-from ldtui.widgets.fleet import Event, HostView, clock_text
+from ldtui.console.fleet import Event, HostView, clock_text
 from ldtui.widgets.job_picture import JobPicture
 from ldtui.widgets.layout import SORT_STAND_INS, Layout, layout_for
 from ldtui.widgets.tables import KeyedTable
 
 if TYPE_CHECKING:
-    from ldtui.app import LdtuiApp
+    from ldtui.screens.console_app import ConsoleApp
 
 
 def _domain_order(cells: Mapping[str, Cell]) -> tuple:
@@ -111,7 +111,7 @@ class MainScreen(Flows, Screen[None]):
         """The tables' columns for the terminal's width (``widgets.layout``)."""
 
     @property
-    def ldtui(self) -> "LdtuiApp":
+    def ldtui(self) -> "ConsoleApp":
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:

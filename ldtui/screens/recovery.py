@@ -19,8 +19,8 @@ from textual.widgets import Button, Static
 
 from ldtui.core.snapshot import HostSnapshot
 from ldtui.screens.dialogs import ConfirmDialog
-from ldtui.widgets.recovery import RecoveryPlan, assess
-from ldtui.widgets.source import CommandOutcome
+from ldtui.console.recovery import RecoveryPlan, assess
+from ldtui.console.source import CommandOutcome
 
 QueryTarget = Callable[[], Awaitable["HostSnapshot | None"]]
 RunOnSource = Callable[[list[str]], Awaitable[CommandOutcome]]

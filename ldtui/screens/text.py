@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ldtui.widgets.source import CommandOutcome
+from ldtui.console.source import CommandOutcome
 
 Runner = Callable[[], Awaitable[CommandOutcome]]
 

@@ -15,7 +15,7 @@ from rich.text import Span, Text
 from ldtui.core.migration.status import transport_text
 from ldtui.core.snapshot import DomainRow, MigrationProgress
 from ldtui.core.units import format_size, format_uptime
-from ldtui.widgets.fleet import HostView, clock_text
+from ldtui.console.fleet import HostView, clock_text
 
 FLAG_LEGEND = (
     "FLAGS  1 s start/stop · 2 n normal t transition · 3 d delayed reconf · "

@@ -1,7 +1,7 @@
 """The selected migration as a picture under the jobs table (SPEC T-4, B-1, B-4).
 
 Left, its rate and dirty rate over time, as this console sampled them
-(``widgets.job_history``); right, the guest memory each round sent, as the source recorded
+(``console.job_history``); right, the guest memory each round sent, as the source recorded
 it (``MigrationProgress.round_bytes``), the round sent with the domain suspended in its own
 colour. Lines of text drawn with block characters (four lines of bars, eight on a tall
 terminal, a title above and times or totals below), for any width from 80 columns.
@@ -26,8 +26,8 @@ from textual.widgets import Static
 
 from ldtui.core.snapshot import MigrationProgress
 from ldtui.widgets.cells import format_bytes, format_rate, themed
-from ldtui.widgets.fleet import clock_text
-from ldtui.widgets.job_history import RateSample
+from ldtui.console.fleet import clock_text
+from ldtui.console.job_history import RateSample
 
 BARS = 4
 """Lines of bars of the picture below 40 rows; from 40 rows, ``TALL_BARS``."""

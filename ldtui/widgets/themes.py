@@ -1,4 +1,4 @@
-"""Themes shipped in ``ldtui/themes/*.tcss`` and the settings file that remembers one.
+"""Themes shipped in ``ldtui/themes/*.tcss`` (the settings file that remembers one is ``console.settings``).
 
 Each theme file is a list of Textual CSS variables (``$primary: #4f9bd9;``); the file name
 is the theme name after ``ldtui-``. ``app.tcss`` holds layout, not colours, and is no theme.
@@ -6,12 +6,9 @@ is the theme name after ``ldtui-``. ``app.tcss`` holds layout, not colours, and 
 
 from __future__ import annotations
 
-import os
 import re
-import tomllib
 from pathlib import Path
 
-import tomli_w
 from textual.theme import Theme
 
 THEMES_DIR = Path(__file__).resolve().parent.parent / "themes"
@@ -35,25 +32,3 @@ def load_theme(path: Path) -> Theme:
 
 def shipped_themes() -> list[Theme]:
     return [load_theme(p) for p in sorted(THEMES_DIR.glob("*.tcss")) if p != APP_CSS]
-
-
-def ldtui_home() -> Path:
-    """Where settings and the log live: ``$LDTUI_HOME`` or ``~/.ldtui``."""
-    return Path(os.environ.get("LDTUI_HOME") or Path.home() / ".ldtui")
-
-
-def load_settings() -> dict:
-    path = ldtui_home() / "settings.toml"
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-
-
-def save_settings(settings: dict) -> None:
-    home = ldtui_home()
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = home / "settings.toml.tmp"
-    tmp.write_text(tomli_w.dumps(settings), encoding="utf-8")
-    # Replace atomically so a crash never leaves a half-written settings file.
-    os.replace(tmp, home / "settings.toml")

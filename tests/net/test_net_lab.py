@@ -126,7 +126,7 @@ async def _until(cond, timeout: float) -> None:
 
 
 async def test_ldtui_lab_starts_reports_and_stops_ldmd_processes(tmp_path):
-    lab_cmd = [sys.executable, "-c", "from ldtui.net.lab import main; main()"]
+    lab_cmd = [sys.executable, "-c", "from ldtui.net.labctl import main; main()"]
     state = tmp_path / "lab-state"
     started = await run_process([*lab_cmd, "start", "--state", str(state)], env=dict(os.environ), timeout=40)
     try:

@@ -14,8 +14,8 @@ import attrs
 import pytest
 
 from ldtui.app import LdtuiApp
-from ldtui.screens.startup import links_for
-from ldtui.widgets.hostspec import load_hosts_file, parse_target
+from ldtui.console.opening import links_for
+from ldtui.console.hostspec import load_hosts_file, parse_target
 from tests.tui.labkit import DST, SRC
 from tests.tui.scenario import screen_text, settle
 

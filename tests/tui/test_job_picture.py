@@ -10,8 +10,8 @@ import re
 
 import attrs
 
-from ldtui.widgets.fleet import Fleet
-from ldtui.widgets.job_history import RateHistory
+from ldtui.console.fleet import Fleet
+from ldtui.console.job_history import RateHistory
 from ldtui.widgets.job_picture import job_picture, nice_top, rate_lines, round_lines
 from tests.tui.fakes import M, domain, job
 from tests.tui.scenario import console, screen_text, seed_hosts, settle

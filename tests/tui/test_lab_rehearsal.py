@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ldtui.widgets.recovery import assess
+from ldtui.console.recovery import assess
 from tests.tui.labkit import DST, SRC, link_to, row, until
 
 async def connected(lab, *names):

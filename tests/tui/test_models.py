@@ -9,9 +9,9 @@ import pytest
 
 from ldtui.core.errors import LdmError
 from ldtui.widgets.cells import Cell, domain_cells, format_bytes, host_cells, progress_text, sort_value
-from ldtui.widgets.fleet import DOWN_WORDS, Fleet, down_code
-from ldtui.widgets.hostspec import load_hosts_file, parse_target
-from ldtui.widgets.recovery import assess
+from ldtui.console.fleet import DOWN_WORDS, Fleet, down_code
+from ldtui.console.hostspec import load_hosts_file, parse_target
+from ldtui.console.recovery import assess
 from ldtui.widgets.themes import load_theme, shipped_themes
 from tests.tui.fakes import FakeHost, domain, job, primary
 

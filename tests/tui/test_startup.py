@@ -8,7 +8,7 @@ import pytest
 
 from ldtui.app import LdtuiApp, OpenedHosts
 from ldtui.screens.commands import palette_commands
-from ldtui.screens.startup import main, parser
+from ldtui.cli import main, parser
 from tests.tui.fakes import FakeHost
 from tests.tui.scenario import FROZEN, seed_hosts, settle
 
@@ -99,7 +99,7 @@ async def test_hosts_opened_off_the_ui_thread_are_adopted_and_closed_at_exit():
 async def test_the_embedded_lab_over_ssh(tmp_path):
     """No argument: the lab's hosts, reached over loopback SSH like remote ones."""
     pytest.importorskip("ldtui.net.lab")
-    from ldtui.screens.startup import open_lab
+    from ldtui.console.opening import open_lab
 
     app = LdtuiApp(open_hosts=lambda: open_lab(None, tmp_path / "lab"), poll_interval=0.2, request_timeout=10)
     async with app.run_test(size=(140, 40)) as pilot:

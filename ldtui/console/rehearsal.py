@@ -1,4 +1,4 @@
-"""Rehearsal controls over an embedded lab, in the operator's words (SPEC T-1, G-12, G-13).
+"""Rehearsal controls over an embedded lab, in the operator's words.
 
 The lab relays each ordered pair of managers through a link that can be cut; cutting "the
 link between A and B" cuts both directions. The handoff faults need the lab to know when a

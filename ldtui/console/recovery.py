@@ -1,4 +1,4 @@
-"""What to do about a domain left in the migration error state (SPEC G-13, T-6).
+"""What to do about a domain left in the migration error state.
 
 After all state was sent and the link died before the target confirmed its resume, the
 source keeps a suspended copy flagged ``e``. Exactly one action is safe, and which one

@@ -13,7 +13,7 @@ import time
 import attrs
 
 from ldtui.core.snapshot import DomainRow, HostSnapshot, MigrationProgress
-from ldtui.widgets.job_history import RateHistory
+from ldtui.console.job_history import RateHistory
 
 
 @attrs.frozen

@@ -42,7 +42,8 @@ class HostSource(Protocol):
 
 
 class Rehearsal(Protocol):
-    """Fault controls of an embedded lab (SPEC T-1, rehearsal of G-12/G-13)."""
+    """Fault controls of an embedded lab (cut a link, stop a host, fail a handoff), so an
+    operator can rehearse what the console does about them."""
 
     def stop_host(self, name: str) -> None: ...
 

@@ -1,9 +1,9 @@
-"""The ``ldtui`` command line: which hosts to open, where to log, which theme (SPEC T-1).
+"""The ``ldtui`` command line: which hosts to open, where to log, which theme.
 
 ``ldtui`` alone starts the embedded lab and connects to its hosts over SSH, exactly as to
 remote ones; ``ldtui USER@HOST:PORT …`` or ``ldtui --hosts FILE`` connects to running
 ``ldmd``'s, as the operator's ssh_config says (``-F FILE``; aliases, ProxyJump…) and through
-``--jump`` hosts (SPEC S-3). Host keys are checked against ``$LDM_KNOWN_HOSTS``, else
+``--jump`` hosts. Host keys are checked against ``$LDM_KNOWN_HOSTS``, else
 ``~/.ldtui/known_hosts``, the file ``ldm`` asks about new hosts into. Nothing is ever
 printed over the screen: logs go to a file.
 """
@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 import attrs
 
+from ldtui.console.hostspec import load_hosts_file, parse_target
+from ldtui.console.opening import links_for, open_lab
 from ldtui.core.errors import LdmError
-from ldtui.widgets.hostspec import HostSpec, load_hosts_file, parse_target
-from ldtui.widgets.themes import ldtui_home
+from ldtui.console.settings import ldtui_home
 
 
 def log_to_file(path: Path) -> None:
@@ -35,55 +35,6 @@ def log_to_file(path: Path) -> None:
     root.setLevel(logging.INFO)
     logging.getLogger("asyncssh").setLevel(logging.WARNING)  # per-packet chatter buries our lines
     logging.captureWarnings(True)
-
-
-def link_for(spec: HostSpec, route=None):
-    """The link to one configured host; ``route`` (``net.sshroute``) says how to reach it."""
-    from ldtui.net.hostlink import HostLink
-    from ldtui.net.sshroute import config_files, resolve
-
-    route = route or resolve(spec.address, files=config_files(), user=spec.user, port=spec.port, jumps=spec.jump)
-    target = route.target
-    keys = [spec.key] if spec.key else [p for p in target.identities if os.path.exists(p)]
-    known = spec.known_hosts or os.environ.get("LDM_KNOWN_HOSTS") or str(ldtui_home() / "known_hosts")
-    return HostLink(target.host, target.port, target.user, password=spec.password,
-                    client_keys=keys or None, known_hosts=known, label=spec.name,
-                    connect_timeout=target.connect_timeout or 10.0,
-                    keepalive_interval=target.keepalive_interval or 5.0,
-                    keepalive_count_max=target.keepalive_count_max or 3,
-                    jumps=route.jumps, host_key_alias=target.host_key_alias, agent_path=target.agent_path())
-
-
-def links_for(specs: list[HostSpec], ssh_config: str | None = None) -> dict:
-    """Name → link of every configured host, through the operator's ssh_config (``-F``)."""
-    from ldtui.net.sshroute import config_files, resolve
-
-    files = config_files(ssh_config)
-    return {spec.name: link_for(spec, resolve(spec.address, files=files, user=spec.user, port=spec.port,
-                                              jumps=spec.jump))
-            for spec in specs}
-
-
-def open_lab(lab_file: Path | None, state_dir: Path):
-    """Start the embedded lab's hosts and one SSH link to each (runs off the UI thread)."""
-    from ldtui.app import OpenedHosts
-    from ldtui.net.hostlink import HostLink
-    from ldtui.net.lab import EmbeddedLab
-    from ldtui.widgets.rehearsal import LabRehearsal
-
-    lab = EmbeddedLab(lab_file=lab_file, state_dir=state_dir)
-    endpoints = lab.start()
-    sources = {}
-    users = {}
-    passwords = {}
-    for ep in endpoints:
-        sources[ep.hostname] = HostLink(ep.host, ep.port, ep.user, password=ep.password,
-                                        known_hosts=ep.known_hosts_path or None,
-                                        label=ep.hostname)
-        users[ep.hostname] = ep.user
-        passwords[ep.hostname] = ep.password
-    return OpenedHosts(sources=sources, users=users, passwords=passwords, rehearsal=LabRehearsal(lab),
-                       close=lab.stop)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -103,7 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     from functools import partial
 
     from ldtui.app import LdtuiApp
-
     from ldtui.net.sshroute import RouteError
 
     args = parser().parse_args(argv)
