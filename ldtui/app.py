@@ -23,6 +23,7 @@ from textual.css.query import NoMatches
 from textual.worker import Worker, WorkerState
 
 from ldtui.core.errors import LdmError
+from ldtui.core.model import MigrationRole
 from ldtui.core.snapshot import HostSnapshot
 from ldtui.screens.commands import LdtuiCommands
 from ldtui.screens.dialogs import ArmedAfterFirstFrame, MessageDialog
@@ -444,7 +445,7 @@ class LdtuiApp(App[None]):
                 self.notify(f"Migration of {request.domain} failed", severity="error")
                 snap = await self.query_host(request.source_host)
                 row = next((d for d in snap.domains if d.name == request.domain), None) if snap else None
-                if row is not None and row.flags[5:6] == "e":
+                if row is not None and row.migration_role is MigrationRole.ERROR:
                     lines += ["", f"{request.domain} on {request.source_host} is now in the migration error state "
                               "(flag e): close this, select it and press r to recover."]
                 self.push_screen(MessageDialog(f"Migration of {what} failed", lines, failure=True))

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from ldtui.core.model import MigrationRole
+
 if TYPE_CHECKING:
     from ldtui.app import LdtuiApp
 
@@ -27,12 +29,12 @@ def palette_commands(app: "LdtuiApp") -> Iterator[Command]:
         if chosen is not None:
             view, row = chosen
             where = f"{row.name} on {view.hostname}"
-            role = row.flags[5:6]
-            if role not in ("s", "t", "e") and row.flags[3:4] != "c" and view.state == "connected" and not view.stale:
+            role = row.migration_role
+            if not row.migrating and not row.is_control and view.state == "connected" and not view.stale:
                 yield f"Migrate {where}…", main.action_migrate, "open the migrate form (m)"
-            if role == "s":
+            if role is MigrationRole.SOURCE:
                 yield f"Cancel migration of {where}", main.action_cancel_migration, "cancel-operation migration (c)"
-            if role == "e":
+            if role is MigrationRole.ERROR:
                 yield f"Recover {where}", main.action_recover, "recovery wizard (r)"
             yield f"Detail of {where}", main.action_detail, "ldm list -l (enter)"
         for view in app.fleet.hosts.values():
