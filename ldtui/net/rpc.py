@@ -5,6 +5,10 @@ A request is ``{"id": N, "method": NAME, "params": {...}}``; its answer is a REP
 run concurrently, so a console can ask for snapshots while a long ``run`` is in progress.
 EVENT frames carry unsolicited news; BINARY frames carry bulk data for handlers that ask for
 it. Any framing fault ends the conversation with one ERROR frame naming the fault.
+
+Most methods are named where they are served; the ``migrate`` method's values are written
+and read here, on both ends: a console sends a ``cmd_migrate.MigrationRequest`` (the
+password beside it, never inside) and gets a ``cmd_migrate.MigrationResult`` back.
 """
 
 from __future__ import annotations
@@ -15,13 +19,44 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import attrs
+
+from ldtui.core.cmd_migrate import MigrationRequest, MigrationResult
 from ldtui.core.errors import LdmError
+from ldtui.core.store import converter
 from ldtui.net.framing import (FrameDecoder, FrameType, FramingError, IncompatiblePeer, check_hello, encode_frame,
                               encode_json, frame_header, hello)
 
 log = logging.getLogger("ldtui.net.rpc")
 HELLO_TIMEOUT = 10.0
 _READ_SIZE = 1 << 20
+
+
+MIGRATE = "migrate"
+"""Perform a migration request; answers with its result (``run`` takes the command line)."""
+
+
+def migrate_params(request: MigrationRequest, password: str | None) -> dict[str, Any]:
+    """The ``migrate`` request's parameters: the request, and the password apart from it."""
+    body = converter.unstructure(attrs.evolve(request, password=None))
+    del body["password"]
+    return {"request": body, "password": password}
+
+
+def read_migrate_params(params: dict[str, Any]) -> tuple[MigrationRequest, str | None]:
+    """The request and password a ``migrate`` call carries; a malformed one is refused."""
+    body, password = params.get("request"), params.get("password")
+    if not isinstance(body, dict) or "password" in body or not (password is None or isinstance(password, str)):
+        raise LdmError("usage", "migrate needs request: a migration request, and password apart")
+    try:
+        return converter.structure(body, MigrationRequest), password
+    except Exception as e:
+        raise LdmError("usage", f"migrate: malformed request: {' '.join(str(e).split())}") from None
+
+
+def read_migration_result(raw: Any) -> MigrationResult:
+    """The ``migrate`` answer as a value."""
+    return converter.structure(raw, MigrationResult)
 
 
 class RpcError(Exception):
