@@ -47,12 +47,12 @@ class Part(str, enum.Enum):
 
 class TargetError(LdmError):
     """A target text that the grammar refuses. ``part`` says what is wrong, ``value`` is that
-    part as typed (the port's text for a bad port), ``text`` the whole text."""
+    part as typed (the port's text for a bad port), ``typed`` the whole text."""
 
     def __init__(self, part: Part, text: str, message: str, *, value: str = "") -> None:
         super().__init__("bad-port" if part is Part.PORT else "bad-target", message)
         self.part = part
-        self.text = text
+        self.typed = text
         self.value = value
 
 
