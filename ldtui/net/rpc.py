@@ -1,4 +1,4 @@
-"""Requests and replies over ``ldtui-rpc`` frames, on any pair of byte streams (SPEC S-3).
+"""Requests and replies over ``ldtui-rpc`` frames, on any pair of byte streams.
 
 A request is ``{"id": N, "method": NAME, "params": {...}}``; its answer is a REPLY
 ``{"id": N, "result": ...}`` or an ERROR ``{"id": N, "code": ..., "message": ...}``. Requests
@@ -79,7 +79,7 @@ class RpcContext:
         self._writer = writer
         self.binary: asyncio.Queue[bytes] = asyncio.Queue()
         self.closed = asyncio.Event()
-        """Set when the client went away; long methods watch it to cancel (SPEC G-12)."""
+        """Set when the client went away; long methods watch it to cancel."""
 
     async def send_event(self, body: dict[str, Any]) -> None:
         await _send(self._writer, encode_json(FrameType.EVENT, body))

@@ -1,7 +1,7 @@
-"""The command palette (ctrl+p): every action, offered only when it makes sense now (T-8).
+"""The command palette (ctrl+p): every action, offered only when it makes sense now.
 
 What is offered depends on the selected domain (its flags), the hosts' states and whether
-the console runs an embedded lab (rehearsal controls, SPEC T-1).
+the console runs an embedded lab (rehearsal controls).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def palette_commands(app: "LdtuiApp") -> Iterator[Command]:
 
 
 def rehearsal_commands(app: "LdtuiApp") -> Iterator[Command]:
-    """Fault controls of the embedded lab, so an operator can rehearse G-12/G-13."""
+    """Fault controls of the embedded lab, so an operator can rehearse a lost link and the error state."""
     lab = app.rehearsal
     names = [v.hostname for v in app.fleet.hosts.values()]
     handoff = getattr(lab, "can_cut_at_handoff", False)

@@ -1,7 +1,7 @@
 """What the operator's keys on the main screen start: migrate, cancel, recover, views.
 
 Every flow names host and domain, checks that it makes sense for the selected row first,
-and runs ``ldm`` through the app's host links in workers (SPEC T-3, T-5, T-6, T-7).
+and runs ``ldm`` through the app's host links in workers (docs/CONSOLE.md).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class Flows:
             return False
         return True
 
-    # -- migrate (T-3) -------------------------------------------------------------------
+    # -- migrate -------------------------------------------------------------------------
 
     def action_migrate(self) -> None:
         chosen = self._need_domain()
@@ -82,7 +82,7 @@ class Flows:
 
         app.push_screen(form, submitted)
 
-    # -- cancel (T-5) --------------------------------------------------------------------
+    # -- cancel --------------------------------------------------------------------------
 
     def action_cancel_migration(self) -> None:
         chosen = self._need_domain()
@@ -136,7 +136,7 @@ class Flows:
         app.push_screen(ConfirmDialog(f"Cancel the migration of {row.name} on {view.hostname}?", lines,
                                       yes="Cancel migration"), answered)
 
-    # -- recover (T-6) -------------------------------------------------------------------
+    # -- recover -------------------------------------------------------------------------
 
     def action_recover(self) -> None:
         chosen = self._need_domain()
@@ -184,7 +184,7 @@ class Flows:
                                        target_domain=target_domain, source_state=row.state,
                                        query_target=query_target, run_on_source=run_on_source))
 
-    # -- views (T-7) ---------------------------------------------------------------------
+    # -- views ---------------------------------------------------------------------------
 
     def _text_view(self, view: HostView, argv: list[str]) -> None:
         app = self.ldtui

@@ -1,4 +1,4 @@
-"""The recovery wizard's brain: what to do with a source domain in the error state (G-13, T-6).
+"""The recovery wizard's brain: what to do with a source domain in the error state.
 
 A source in ``e`` sent everything and the GO, then heard nothing. Only the target can say
 what happened. ``assess_error`` turns what the target reports into the one safe action;
