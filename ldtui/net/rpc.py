@@ -7,7 +7,8 @@ EVENT frames carry unsolicited news; BINARY frames carry bulk data for handlers 
 it. Any framing fault ends the conversation with one ERROR frame naming the fault.
 
 Most methods are named where they are served; the ``migrate`` method's values are written
-and read here, on both ends: a console sends a ``cmd_migrate.MigrationRequest`` (the
+and read here, on both ends (importing the core's types only when used, so a program that
+only frames bytes does not load them): a console sends a ``cmd_migrate.MigrationRequest`` (the
 password beside it, never inside) and gets a ``cmd_migrate.MigrationResult`` back.
 """
 
@@ -17,15 +18,14 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from ldtui.core.cmd_migrate import MigrationRequest, MigrationResult
 from ldtui.core.errors import LdmError
-from ldtui.core.store import converter
 from ldtui.net.framing import (FrameDecoder, FrameType, FramingError, IncompatiblePeer, check_hello, encode_frame,
                               encode_json, frame_header, hello)
+
+if TYPE_CHECKING:
+    from ldtui.core.cmd_migrate import MigrationRequest, MigrationResult
 
 log = logging.getLogger("ldtui.net.rpc")
 HELLO_TIMEOUT = 10.0
@@ -38,6 +38,9 @@ MIGRATE = "migrate"
 
 def migrate_params(request: MigrationRequest, password: str | None) -> dict[str, Any]:
     """The ``migrate`` request's parameters: the request, and the password apart from it."""
+    import attrs
+
+    from ldtui.core.store import converter
     body = converter.unstructure(attrs.evolve(request, password=None))
     del body["password"]
     return {"request": body, "password": password}
@@ -45,6 +48,8 @@ def migrate_params(request: MigrationRequest, password: str | None) -> dict[str,
 
 def read_migrate_params(params: dict[str, Any]) -> tuple[MigrationRequest, str | None]:
     """The request and password a ``migrate`` call carries; a malformed one is refused."""
+    from ldtui.core.cmd_migrate import MigrationRequest
+    from ldtui.core.store import converter
     body, password = params.get("request"), params.get("password")
     if not isinstance(body, dict) or "password" in body or not (password is None or isinstance(password, str)):
         raise LdmError("usage", "migrate needs request: a migration request, and password apart")
@@ -56,6 +61,8 @@ def read_migrate_params(params: dict[str, Any]) -> tuple[MigrationRequest, str |
 
 def read_migration_result(raw: Any) -> MigrationResult:
     """The ``migrate`` answer as a value."""
+    from ldtui.core.cmd_migrate import MigrationResult
+    from ldtui.core.store import converter
     return converter.structure(raw, MigrationResult)
 
 
