@@ -22,9 +22,13 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.worker import Worker, WorkerState
 
+from ldtui.console import outcome
 from ldtui.console.heap import HeapFreezer
 from ldtui.console.polling import HostPoller
 from ldtui.console.running import describe, failure_title, run_ldm
+from ldtui.core.cmd_migrate import MigrationResult
+from ldtui.core.errors import LdmError
+from ldtui.core.model import MigrationRole
 from ldtui.core.snapshot import HostSnapshot
 from ldtui.screens.commands import LdtuiCommands
 from ldtui.screens.dialogs import ArmedAfterFirstFrame, MessageDialog
@@ -262,50 +266,59 @@ class LdtuiApp(App[None]):
         self.run_command(name, ["cancel-operation", "migration", domain], done=done, settled=settled)
 
     def start_migration(self, name: str, request: MigrateRequest) -> None:
-        """``ldm migrate-domain`` on the source host; the result (or every unmet requirement)
-        is shown when the source's manager answers (SPEC T-3, G-5, G-10)."""
-        what = f"{request.domain} from {request.source_host} to {request.target_host}"
-        if request.new_name:
-            what += f" as {request.new_name}"
+        """The migration on the source host; the result (or every unmet requirement) is
+        shown when the source's manager answers (docs/CONSOLE.md, "Migrating a domain")."""
         self._cancelling.discard((name, request.domain))   # a cancel asked before is not about this one
-        self.notify(f"{'Dry run' if request.dry_run else 'Migration'} of {what} started")
+        self.notify(outcome.started(request).text)
 
         async def go() -> None:
             try:
-                out = await self.run_on(name, request.argv(), password=request.password or None,
-                                        timeout=self.request_timeout if request.dry_run else self.command_timeout)
+                result = await self.migrate_on(name, request)
             except Exception as exc:
                 self.push_screen(MessageDialog(failure_title(request.source_host, exc), [describe(exc)],
                                                failure=True))
                 self.notify(f"Migration of {request.domain}: {describe(exc)}", severity="error")
                 return
-            lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
-            ok = out.exit_code == 0
             asked_to_cancel = (name, request.domain) in self._cancelling
             self._cancelling.discard((name, request.domain))
-            if request.dry_run:
-                unmet = [line for line in lines if not line.startswith("Domain Migration of LDom")]
-                count = f"{len(unmet)} unmet requirement" + ("" if len(unmet) == 1 else "s")
-                title = f"Dry run: {what} would succeed" if ok else f"Dry run: {what} would fail — {count}"
-                self.push_screen(MessageDialog(title, lines or ["every check passed"], failure=not ok))
-            elif ok:
-                self.notify(f"Migration of {what} completed")
-            elif any(line.endswith(" was cancelled") for line in lines):
-                # An operator asked for it: no alarm. Asked from here, the cancel's own toast
-                # said it already; asked elsewhere (cancel-operation on the host), this says it.
-                if not asked_to_cancel:
-                    self.notify(f"Migration of {what} cancelled; {request.domain} stays on {request.source_host}",
-                                severity="warning")
-            else:
-                self.notify(f"Migration of {request.domain} failed", severity="error")
+            telling = outcome.telling(request, result, asked_to_cancel=asked_to_cancel)
+            if telling.toast is not None:
+                self.notify(telling.toast.text, severity=telling.toast.severity)
+            if telling.dialog is None:
+                return
+            lines = list(telling.dialog.lines)
+            if telling.check_error_state:
                 snap = await self.query_host(request.source_host)
                 row = next((d for d in snap.domains if d.name == request.domain), None) if snap else None
-                if row is not None and row.flags[5:6] == "e":
-                    lines += ["", f"{request.domain} on {request.source_host} is now in the migration error state "
-                              "(flag e): close this, select it and press r to recover."]
-                self.push_screen(MessageDialog(f"Migration of {what} failed", lines, failure=True))
+                if row is not None and row.migration_role is MigrationRole.ERROR:
+                    lines += outcome.error_state_lines(request)
+            self.push_screen(MessageDialog(telling.dialog.title, lines, failure=telling.dialog.failure))
 
         self.run_worker(go(), group="migrations", exit_on_error=False, name=f"migrate {request.domain}")
+
+    async def migrate_on(self, name: str, request: MigrateRequest) -> MigrationResult:
+        """Hand ``request`` to host ``name``'s manager as a request value (as its command
+        line to a host that takes only that); logged as the command line."""
+        source = self.sources[name]
+        password = request.password or None
+        limit = self.request_timeout if request.dry_run else self.command_timeout
+        if outcome.takes_requests(source):
+            hostname = self.fleet.hosts[name].hostname
+            argv = request.argv()
+            try:
+                # The link's own call timeout must not end a long migration before ours does.
+                result = await asyncio.wait_for(source.migrate(request.migration(), password=password, timeout=limit),
+                                                limit + 5)
+            except Exception as exc:
+                if not outcome.too_old(exc):
+                    self.record([Event(self.clock(), hostname, f"ldm {' '.join(argv)}: {describe(exc)}", "error")])
+                    raise
+            else:
+                text, level = outcome.event_text(argv, result)
+                self.record([Event(self.clock(), hostname, text, level)])
+                return result
+        out = await self.run_on(name, request.argv(), password=password, timeout=limit)
+        return outcome.from_command_line(out, dry_run=request.dry_run)
 
     def rehearse(self, method: str, *args: str) -> None:
         """Fault controls of the embedded lab, run off the UI thread (they may block)."""

@@ -1,1 +1,1 @@
-"""The console's models and adapters: what it knows about hosts and how it reaches them, without a screen."""
+"""The console's models and adapters: what the screens show and ask for, and how hosts are reached, without widgets."""

@@ -12,6 +12,7 @@ import time
 
 import attrs
 
+from ldtui.core.model import MigrationRole
 from ldtui.core.snapshot import DomainRow, HostSnapshot, MigrationProgress
 from ldtui.console.job_history import RateHistory
 
@@ -212,7 +213,7 @@ def domain_changes(old: HostSnapshot, new: HostSnapshot, now: float) -> list[Eve
         if prev.state != row.state:
             events.append(Event(now, host, f"{name}: {prev.state} → {row.state}"))
         if prev.flags != row.flags:
-            level = "error" if row.flags[5:6] == "e" else "info"
+            level = "error" if row.migration_role is MigrationRole.ERROR else "info"
             events.append(Event(now, host, f"{name}: flags {prev.flags} → {row.flags}", level))
     for name in before.keys() - after.keys():
         events.append(Event(now, host, f"{name}: removed"))

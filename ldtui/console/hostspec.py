@@ -22,6 +22,7 @@ from pathlib import Path
 import attrs
 
 from ldtui.core.errors import LdmError
+from ldtui.core.migration_target import MigrationTarget, TargetError
 
 
 @attrs.frozen(kw_only=True)
@@ -40,17 +41,20 @@ class HostSpec:
 
 
 def parse_target(text: str) -> HostSpec:
-    """``root@t5440-sys-1:2201`` → HostSpec; what is not typed is left to ssh_config."""
-    user, at, rest = text.rpartition("@")
-    if not at:
-        user, rest = "", text
-    host, colon, port = rest.rpartition(":")
-    if not colon:
-        host, port = rest, "22"
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    """``root@t5440-sys-1:2201`` → HostSpec; what is not typed is left to ssh_config.
+
+    A host spec names a host, so what follows its colon is a port
+    (``core.migration_target``'s host-field reading): ``[::1]:2201`` for IPv6.
+    """
+    try:
+        target = MigrationTarget.parse_host_field(text)
+    except TargetError:
+        target = None
+    if target is None or not target.host:
         raise LdmError("bad-host", f"Invalid host: {text} (expected USER@HOST:PORT)")
-    return HostSpec(name=f"{host}:{port}" if port != "22" else host, address=host,
-                    port=int(port) if colon else None, user=user or None)
+    shown = attrs.evolve(target, user=None)
+    return HostSpec(name=shown.format() if target.port not in (None, 22) else shown.host, address=target.host,
+                    port=target.port, user=target.user)
 
 
 def load_hosts_file(path: Path) -> list[HostSpec]:

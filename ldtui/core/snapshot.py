@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import attrs
 
+from ldtui.core.model import MigrationRole
+
 
 @attrs.frozen(kw_only=True)
 class MigrationProgress:
-    """One migration as either side sees it (SPEC L-4, T-4, B-4)."""
+    """One migration as either side sees it: the jobs view, the status and the progress bar."""
 
     id: str
     role: str
@@ -19,7 +21,7 @@ class MigrationProgress:
     peer_host: str
     peer_domain: str
     phase: int
-    """1–4 (SPEC G-3); 0 before phase 1 starts."""
+    """1–4: check, prepare, transfer, handoff; 0 before the checks start."""
     phase_name: str
     progress: int
     """Percent, monotonic, 0–100."""
@@ -39,23 +41,23 @@ class MigrationProgress:
     downtime_ms: float = 0.0
     """Suspend on the source to the target's confirmation that it runs (an upper bound)."""
     throttle: int = 0
-    """Percent of the guest's time taken away by auto-converge (live, B-1)."""
+    """Percent of the guest's time taken away by auto-converge (live migrations only)."""
     zero_pages: int = 0
-    """Pages never sent because they read as zeros (B-2)."""
+    """Pages never sent because they read as zeros."""
     started: float = 0.0
     finished: float = 0.0
     reason: str = ""
     """Why it failed or was cancelled, in the operator's words."""
     transport: str = ""
     """``native`` (direct data connections) or ``tunnelled`` (through the SSH control
-    link); empty until the path is decided (B-5)."""
+    link); empty until the path is decided."""
     streams: int = 0
     """Data connections of a native migration."""
     transport_reason: str = ""
     """Why a migration that could have used direct data connections is tunnelled."""
     round_bytes: tuple[int, ...] = ()
     """Guest memory sent in each round, the first full copy first: one per pre-copy round
-    and then the final one (live, B-1), or the one copy of a suspended domain. While the
+    and then the final one (live migrations), or the one copy of a suspended domain. While the
     migration runs, the last one is the round being sent."""
     suspended_round: int = -1
     """Which of ``round_bytes`` was sent with the domain suspended; -1 while it runs."""
@@ -68,16 +70,43 @@ class MigrationProgress:
 
 @attrs.frozen(kw_only=True)
 class DomainRow:
+    """One line of ``ldm list`` as a value.
+
+    What the flags say is read through :attr:`migration_role` and :attr:`is_control`, never
+    by slicing ``flags``. They are properties, not fields, so the wire format stays the six
+    letters every host and console already exchange (docs/CONSOLE.md, "Typed values").
+    """
+
     name: str
     state: str
     flags: str
-    """Always six characters (SPEC L-2)."""
+    """Always six characters, as ``ldm list`` prints them (docs/CONTRACTS.md)."""
     cons: str
     vcpus: int
     memory: int
     util: float | None
     uptime: int | None
     migration: MigrationProgress | None = None
+
+    @property
+    def migration_role(self) -> MigrationRole:
+        """The sixth flag: not migrating, source, target, or source left in the error state.
+        A flags string too short to have one (or a letter this console does not know) reads
+        as not migrating."""
+        try:
+            return MigrationRole(self.flags[5:6])
+        except ValueError:
+            return MigrationRole.NONE
+
+    @property
+    def migrating(self) -> bool:
+        """Whether the domain takes part in a migration (source, target or error state)."""
+        return self.migration_role is not MigrationRole.NONE
+
+    @property
+    def is_control(self) -> bool:
+        """The fourth flag: the host's control domain, which never migrates."""
+        return self.flags[3:4] == "c"
 
 
 @attrs.frozen(kw_only=True)
@@ -99,4 +128,4 @@ class HostSnapshot:
     taken_at: float = 0.0
     peer_paths: tuple[tuple[str, str], ...] = ()
     """(peer host, how this host's manager reaches it: ``direct``, ``via bastion``…) for
-    the peers its configuration names; filled in by ``ldmd``, not the manager (S-3)."""
+    the peers its configuration names; filled in by ``ldmd``, not the manager."""

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import asyncssh
 
+from ldtui.core.cmd_migrate import MigrationRequest, MigrationResult
 from ldtui.core.commands import CommandResult
 from ldtui.core.errors import LdmError
 from ldtui.core.snapshot import HostSnapshot
 from ldtui.core.store import converter
 from ldtui.net.connect import ConnectError, open_connection
-from ldtui.net.rpc import RpcClient, RpcError
+from ldtui.net.rpc import MIGRATE, RpcClient, RpcError, migrate_params, read_migration_result
 from ldtui.net.server import RPC_SUBSYSTEM
 from ldtui.net.sshroute import Hop
 
@@ -188,3 +189,11 @@ class HostLink:
         """``ldm ARGV`` on the host as this link's user. A migration may take long: pass a timeout."""
         raw = await self._call("run", {"argv": list(argv), "password": password}, timeout=timeout)
         return CommandResult(stdout=raw["stdout"], stderr=raw["stderr"], exit_code=int(raw["exit_code"]))
+
+    async def migrate(self, request: MigrationRequest, *, password: str | None = None,
+                      timeout: float | None = None) -> MigrationResult:
+        """Perform ``request`` on the host as this link's user and say what became of it; a
+        migration may take long: pass a timeout. A manager too old to take a request value
+        refuses with the code ``no-such-method`` (its ``run`` still takes the command line)."""
+        raw = await self._call(MIGRATE, migrate_params(request, password), timeout=timeout)
+        return read_migration_result(raw)

@@ -17,7 +17,9 @@ import asyncio
 import logging
 import time
 
-from ldtui.core.cmd_migrate import MAX_STREAMS, CancelMigrationRequest, MigrationRequest
+from ldtui.core.cmd_migrate import (
+    MAX_STREAMS, CancelMigrationRequest, MigrationRequest, MigrationResult, MigrationStatus,
+)
 from ldtui.core.errors import LdmError
 from ldtui.core.migration import (
     LinkLost, SourceRun, TargetRun, cancel_migration, connection_refused_lines, recover, target_report,
@@ -45,8 +47,7 @@ WAIT_TIMEOUT = 30.0
 
 
 def failure_lines(name: str, lines, *, dry_run: bool) -> list[str]:
-    end = "would fail if attempted" if dry_run else "failed"
-    return [*lines, f"Domain Migration of LDom {name} {end}"]
+    return list(MigrationResult.failure(name, lines, dry_run=dry_run).lines)
 
 
 class MigrationService:
@@ -95,30 +96,32 @@ class MigrationService:
         if not isinstance(request, MigrationRequest):
             await io.error("ldmd: unknown migration request\n")
             return 1
-        return await self._migrate(request, user, password, io)
+        result = await self.migrate(request, user, password, io)
+        if result.lines:
+            await io.error("\n".join(result.lines) + "\n")
+        return result.exit_code
 
-    async def _migrate(self, req: MigrationRequest, user: str, password: str | None, io) -> int:
+    async def migrate(self, req: MigrationRequest, user: str, password: str | None, io) -> MigrationResult:
+        """Perform one checked request (``cmd_migrate.migration_request``) to its end, or
+        until the operator's side goes away (``io.closed``: a cancel); nothing is printed."""
         name = req.source
         try:
             run = SourceRun(self.manager, name, target_host=req.host, target_name=req.new_name, user=req.user,
                             dry_run=req.dry_run, batch_pages=self.batch_pages, live=req.live,
                             downtime_limit_ms=req.downtime_ms or DEFAULT_DOWNTIME_MS)
         except LdmError as e:
-            await io.error("\n".join(failure_lines(name, [e.text()], dry_run=req.dry_run)) + "\n")
-            return 1
+            return MigrationResult.failure(name, [e.text()], dry_run=req.dry_run)
         if not self._knows(req.host):
             # Before the password prompt: no password can make an unknown host reachable.
             lines = self._unknown_target(req.host)
             run.abandon((lines[0],))
-            await io.error("\n".join(failure_lines(name, lines, dry_run=req.dry_run)) + "\n")
-            return 1
+            return MigrationResult.failure(name, lines, dry_run=req.dry_run)
         secret = req.password or password
         if secret is None:
             secret = await io.read_password("Target Password:")
         if secret is None:
             run.abandon(("A target password is required",))
-            await io.error("\n".join(failure_lines(name, ["A target password is required"], dry_run=req.dry_run)) + "\n")
-            return 1
+            return MigrationResult.failure(name, ["A target password is required"], dry_run=req.dry_run)
         task = asyncio.create_task(self._drive(run, req, secret), name=f"migrate-{name}")
         self.tasks[name] = task
         task.add_done_callback(lambda t, n=name: self.tasks.pop(n, None) if self.tasks.get(n) is t else None)
@@ -132,17 +135,13 @@ class MigrationService:
                     cancel_migration(self.manager, name)
                 except LdmError as e:
                     log.info("ldm of %s went away: %s", name, e.message)
-                return 1
+                return MigrationResult(status=MigrationStatus.CANCELLED, exit_code=1)
         finally:
             closed.cancel()
-        lines = task.result()
-        if lines:
-            await io.error("\n".join(lines) + "\n")
-            return 1
-        return 0
+        return task.result()
 
-    async def _drive(self, run: SourceRun, req: MigrationRequest, password: str) -> list[str]:
-        """Run one outgoing migration to its end; returns the lines to print (none: success)."""
+    async def _drive(self, run: SourceRun, req: MigrationRequest, password: str) -> MigrationResult:
+        """Run one outgoing migration to its end."""
         t0 = time.monotonic()
         settings = self.ldmd.config.migration
         streams = req.streams or settings.streams
@@ -164,13 +163,13 @@ class MigrationService:
             if e.code in ("permission-denied", "unknown-host"):
                 lines = [e.message] if e.code == "permission-denied" else list(self._unknown_target(req.host))
                 run.abandon((lines[0],))
-                return failure_lines(req.source, lines, dry_run=req.dry_run)
+                return MigrationResult.failure(req.source, lines, dry_run=req.dry_run)
             # Known, but its manager could not be reached or would not talk (unreachable,
             # timed out, host key refused, no manager service): the seed's 8-4 text, the
             # reason in the log.
             lines = list(connection_refused_lines(req.host))
             run.abandon((e.message,))
-            return lines
+            return MigrationResult.refusal(MigrationStatus.REFUSED, lines)
         log.info("migration of %s to %s: %s, cipher %s, peer link up in %.3fs", req.source, req.host,
                  "live" if req.live else "warm", link.conn.get_extra_info("send_cipher"), time.monotonic() - t0)
         address = self.ldmd.peers.get(req.host) or (None if route.jumps else (route.target.host, route.target.port))
@@ -200,11 +199,13 @@ class MigrationService:
                      outcome.status, time.monotonic() - t0, job.bytes_sent, job.bytes_on_wire, job.iteration + 1,
                      job.downtime_ms, job.expected_downtime_ms, job.zero_pages, policy.compressed, policy.batches,
                      pump.stalled, transport_text(job) or "no data path")
+        status = MigrationStatus(outcome.status)
         if outcome.succeeded:
-            return []
-        if outcome.status == "refused":
-            return list(outcome.lines)
-        return failure_lines(req.source, outcome.lines, dry_run=req.dry_run)
+            return MigrationResult(status=status, notes=tuple(outcome.notes))
+        if status is MigrationStatus.REFUSED:
+            return MigrationResult.refusal(status, outcome.lines)
+        return MigrationResult.failure(req.source, outcome.lines, dry_run=req.dry_run, status=status,
+                                       notes=outcome.notes)
 
     def _knows(self, host: str) -> bool:
         """Whether this host's [peers] table or ssh_config names ``host`` (S-3)."""

@@ -1,10 +1,15 @@
-"""Requests and replies over ``ldtui-rpc`` frames, on any pair of byte streams (SPEC S-3).
+"""Requests and replies over ``ldtui-rpc`` frames, on any pair of byte streams.
 
 A request is ``{"id": N, "method": NAME, "params": {...}}``; its answer is a REPLY
 ``{"id": N, "result": ...}`` or an ERROR ``{"id": N, "code": ..., "message": ...}``. Requests
 run concurrently, so a console can ask for snapshots while a long ``run`` is in progress.
 EVENT frames carry unsolicited news; BINARY frames carry bulk data for handlers that ask for
 it. Any framing fault ends the conversation with one ERROR frame naming the fault.
+
+Most methods are named where they are served; the ``migrate`` method's values are written
+and read here, on both ends (importing the core's types only when used, so a program that
+only frames bytes does not load them): a console sends a ``cmd_migrate.MigrationRequest`` (the
+password beside it, never inside) and gets a ``cmd_migrate.MigrationResult`` back.
 """
 
 from __future__ import annotations
@@ -13,15 +18,52 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ldtui.core.errors import LdmError
 from ldtui.net.framing import (FrameDecoder, FrameType, FramingError, IncompatiblePeer, check_hello, encode_frame,
                               encode_json, frame_header, hello)
 
+if TYPE_CHECKING:
+    from ldtui.core.cmd_migrate import MigrationRequest, MigrationResult
+
 log = logging.getLogger("ldtui.net.rpc")
 HELLO_TIMEOUT = 10.0
 _READ_SIZE = 1 << 20
+
+
+MIGRATE = "migrate"
+"""Perform a migration request; answers with its result (``run`` takes the command line)."""
+
+
+def migrate_params(request: MigrationRequest, password: str | None) -> dict[str, Any]:
+    """The ``migrate`` request's parameters: the request, and the password apart from it."""
+    import attrs
+
+    from ldtui.core.store import converter
+    body = converter.unstructure(attrs.evolve(request, password=None))
+    del body["password"]
+    return {"request": body, "password": password}
+
+
+def read_migrate_params(params: dict[str, Any]) -> tuple[MigrationRequest, str | None]:
+    """The request and password a ``migrate`` call carries; a malformed one is refused."""
+    from ldtui.core.cmd_migrate import MigrationRequest
+    from ldtui.core.store import converter
+    body, password = params.get("request"), params.get("password")
+    if not isinstance(body, dict) or "password" in body or not (password is None or isinstance(password, str)):
+        raise LdmError("usage", "migrate needs request: a migration request, and password apart")
+    try:
+        return converter.structure(body, MigrationRequest), password
+    except Exception as e:
+        raise LdmError("usage", f"migrate: malformed request: {' '.join(str(e).split())}") from None
+
+
+def read_migration_result(raw: Any) -> MigrationResult:
+    """The ``migrate`` answer as a value."""
+    from ldtui.core.cmd_migrate import MigrationResult
+    from ldtui.core.store import converter
+    return converter.structure(raw, MigrationResult)
 
 
 class RpcError(Exception):
@@ -44,7 +86,7 @@ class RpcContext:
         self._writer = writer
         self.binary: asyncio.Queue[bytes] = asyncio.Queue()
         self.closed = asyncio.Event()
-        """Set when the client went away; long methods watch it to cancel (SPEC G-12)."""
+        """Set when the client went away; long methods watch it to cancel."""
 
     async def send_event(self, body: dict[str, Any]) -> None:
         await _send(self._writer, encode_json(FrameType.EVENT, body))

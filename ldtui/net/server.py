@@ -55,6 +55,8 @@ class MigrationService(Protocol):
 
     async def perform(self, request: Any, user: str, password: str | None, channel_io: ChannelIO) -> int: ...
 
+    async def migrate(self, request: Any, user: str, password: str | None, channel_io: ChannelIO) -> Any: ...
+
 
 class Ldmd:
     """One host: its Manager, its SSH endpoint, its guests' clock."""
@@ -92,6 +94,7 @@ class Ldmd:
         """Set by the migration layer; ``ldm migrate-domain`` needs it."""
         self.rpc_methods: dict[str, rpc.Method] = {
             "ping": self._rpc_ping, "snapshot": self._rpc_snapshot, "run": self._rpc_run,
+            rpc.MIGRATE: self._rpc_migrate,
         }
         """RPC methods by name; other layers may add their own (peer managers' methods)."""
         self.port = 0
@@ -320,6 +323,25 @@ class Ldmd:
             stdout += "".join(io.stdout)
             stderr += "".join(io.stderr)
         return {"stdout": stdout, "stderr": stderr, "exit_code": code}
+
+    async def _rpc_migrate(self, params: dict, ctx: rpc.RpcContext) -> dict:
+        """A console's migration request: checked as ``ldm migrate-domain`` checks its
+        command line, performed by the migration service, answered with its result."""
+        from ldtui.core.cmd_migrate import MigrationResult, MigrationStatus, check_migration
+        request, password = rpc.read_migrate_params(params)
+        checked = check_migration(self.manager, ctx.user, request, password=password, read_file=_read_first_line)
+        if isinstance(checked, MigrationResult):
+            return converter.unstructure(checked)
+        if self.migration_service is None:
+            return converter.unstructure(MigrationResult.refusal(
+                MigrationStatus.INVALID, ["ldmd: this manager cannot perform migrations"]))
+        io = CollectedChannelIO(password=password, send_event=ctx.send_event)
+        watcher = asyncio.create_task(_mirror(ctx.closed, io.closed))
+        try:
+            result = await self.migration_service.migrate(checked, ctx.user, password, io)
+        finally:
+            watcher.cancel()
+        return converter.unstructure(result)
 
 
 class _Session(asyncssh.SSHServer):

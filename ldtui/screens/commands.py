@@ -1,7 +1,7 @@
-"""The command palette (ctrl+p): every action, offered only when it makes sense now (T-8).
+"""The command palette (ctrl+p): every action, offered only when it makes sense now.
 
 What is offered depends on the selected domain (its flags), the hosts' states and whether
-the console runs an embedded lab (rehearsal controls, SPEC T-1).
+the console runs an embedded lab (rehearsal controls).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from itertools import combinations
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from ldtui.core.model import MigrationRole
 
 if TYPE_CHECKING:
     from ldtui.screens.console_app import ConsoleApp
@@ -27,12 +29,12 @@ def palette_commands(app: "ConsoleApp") -> Iterator[Command]:
         if chosen is not None:
             view, row = chosen
             where = f"{row.name} on {view.hostname}"
-            role = row.flags[5:6]
-            if role not in ("s", "t", "e") and row.flags[3:4] != "c" and view.state == "connected" and not view.stale:
+            role = row.migration_role
+            if not row.migrating and not row.is_control and view.state == "connected" and not view.stale:
                 yield f"Migrate {where}…", main.action_migrate, "open the migrate form (m)"
-            if role == "s":
+            if role is MigrationRole.SOURCE:
                 yield f"Cancel migration of {where}", main.action_cancel_migration, "cancel-operation migration (c)"
-            if role == "e":
+            if role is MigrationRole.ERROR:
                 yield f"Recover {where}", main.action_recover, "recovery wizard (r)"
             yield f"Detail of {where}", main.action_detail, "ldm list -l (enter)"
         for view in app.fleet.hosts.values():
@@ -59,7 +61,7 @@ def palette_commands(app: "ConsoleApp") -> Iterator[Command]:
 
 
 def rehearsal_commands(app: "ConsoleApp") -> Iterator[Command]:
-    """Fault controls of the embedded lab, so an operator can rehearse G-12/G-13."""
+    """Fault controls of the embedded lab, so an operator can rehearse a lost link and the error state."""
     lab = app.rehearsal
     names = [v.hostname for v in app.fleet.hosts.values()]
     handoff = getattr(lab, "can_cut_at_handoff", False)

@@ -1,13 +1,14 @@
 """What the operator's keys on the main screen start: migrate, cancel, recover, views.
 
 Every flow names host and domain, checks that it makes sense for the selected row first,
-and runs ``ldm`` through the app's host links in workers (SPEC T-3, T-5, T-6, T-7).
+and runs ``ldm`` through the app's host links in workers (docs/CONSOLE.md).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ldtui.core.model import MigrationRole
 from ldtui.core.snapshot import DomainRow, MigrationProgress
 from ldtui.screens.choose import ChooseHostDialog
 from ldtui.screens.dialogs import ConfirmDialog, MessageDialog
@@ -24,7 +25,8 @@ def migration_of(view: HostView, row: DomainRow, fleet_jobs: dict[str, Migration
     """The migration a row takes part in: from the row itself, else from the jobs seen."""
     if row.migration is not None:
         return row.migration
-    role = {"s": "source", "t": "target", "e": "source"}.get(row.flags[5:6])
+    role = {MigrationRole.SOURCE: "source", MigrationRole.TARGET: "target",
+            MigrationRole.ERROR: "source"}.get(row.migration_role)
     if view.snapshot is not None:
         for job in reversed(view.snapshot.jobs):
             if job.domain == row.name and (role is None or job.role == role):
@@ -53,18 +55,18 @@ class Flows:
             return False
         return True
 
-    # -- migrate (T-3) -------------------------------------------------------------------
+    # -- migrate -------------------------------------------------------------------------
 
     def action_migrate(self) -> None:
         chosen = self._need_domain()
         if chosen is None or not self._need_reachable(chosen[0]):
             return
         view, row = chosen
-        if row.flags[5:6] in ("s", "t", "e"):
+        if row.migrating:
             self.notify(f"{row.name} on {view.hostname} is already part of a migration.",  # type: ignore
                         severity="warning")
             return
-        if row.flags[3:4] == "c":
+        if row.is_control:
             self.notify(f"{row.name} is the control domain of {view.hostname}; it cannot be migrated.",  # type: ignore
                         severity="warning")
             return
@@ -80,14 +82,14 @@ class Flows:
 
         app.push_screen(form, submitted)
 
-    # -- cancel (T-5) --------------------------------------------------------------------
+    # -- cancel --------------------------------------------------------------------------
 
     def action_cancel_migration(self) -> None:
         chosen = self._need_domain()
         if chosen is None:
             return
         view, row = chosen
-        if row.flags[5:6] == "-" and not view.stale and view.state == "connected":
+        if not row.migrating and not view.stale and view.state == "connected":
             # The table may be up to a poll behind a migration started a moment ago: ask the
             # host before saying "not migrating".
             async def fresh() -> None:
@@ -101,9 +103,9 @@ class Flows:
 
     def _cancel(self, view: HostView, row: DomainRow) -> None:
         app = self.ldtui
-        role = row.flags[5:6]
+        role = row.migration_role
         job = migration_of(view, row, app.fleet.jobs)
-        if role == "t":
+        if role is MigrationRole.TARGET:
             source = job.peer_host if job else "the source host"
             app.push_screen(MessageDialog(
                 f"Only {source} can cancel this migration",
@@ -111,11 +113,11 @@ class Flows:
                  "A host controls only the migrations it started.",
                  f"Select the source domain on {source} and press c there."]))
             return
-        if role == "e":
+        if role is MigrationRole.ERROR:
             self.notify(f"{row.name} on {view.hostname} is in the migration error state: press r to recover.",  # type: ignore
                         severity="warning")
             return
-        if role != "s":
+        if role is not MigrationRole.SOURCE:
             self.notify(f"{row.name} on {view.hostname} is not migrating.", severity="warning")  # type: ignore
             return
         if not self._need_reachable(view):
@@ -134,14 +136,14 @@ class Flows:
         app.push_screen(ConfirmDialog(f"Cancel the migration of {row.name} on {view.hostname}?", lines,
                                       yes="Cancel migration"), answered)
 
-    # -- recover (T-6) -------------------------------------------------------------------
+    # -- recover -------------------------------------------------------------------------
 
     def action_recover(self) -> None:
         chosen = self._need_domain()
         if chosen is None:
             return
         view, row = chosen
-        if row.flags[5:6] != "e":
+        if row.migration_role is not MigrationRole.ERROR:
             self.notify(f"{row.name} on {view.hostname} is not in the migration error state.",  # type: ignore
                         severity="warning")
             return
@@ -182,7 +184,7 @@ class Flows:
                                        target_domain=target_domain, source_state=row.state,
                                        query_target=query_target, run_on_source=run_on_source))
 
-    # -- views (T-7) ---------------------------------------------------------------------
+    # -- views ---------------------------------------------------------------------------
 
     def _text_view(self, view: HostView, argv: list[str]) -> None:
         app = self.ldtui

@@ -1,7 +1,7 @@
-"""The migrate form (SPEC T-3, G-1, G-10, G-14).
+"""The migrate form: what ``ldm migrate-domain`` needs, gathered and checked.
 
-It only gathers what ``ldm migrate-domain`` needs; the console runs the command through the
-source host's link, exactly as an operator would type it there.
+It only gathers what ``ldm migrate-domain`` needs; the console hands it to the source
+host's manager as a request value, checked there exactly as the command line would be.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from ldtui.core.cmd_args import parse_rate
+from ldtui.core.cmd_migrate import MigrationRequest
 from ldtui.core.errors import LdmError
+from ldtui.core.migration_target import MigrationTarget, TargetError
 from ldtui.screens.dialogs import ArmedAfterFirstFrame
 from ldtui.widgets.tickbox import TickBox
 
@@ -65,22 +67,28 @@ class MigrateRequest:
             options += ["-P", str(self.port)]
         return ["migrate-domain", *options, self.domain, where]
 
+    def migration(self) -> MigrationRequest:
+        """The request value the source's manager performs: what ``argv`` says, typed (the
+        password travels beside it, as ``run`` sends it)."""
+        return MigrationRequest(source=self.domain, user=self.user, host=self.target_host,
+                                new_name=self.new_name or None, dry_run=self.dry_run, live=self.live,
+                                port=self.port, downtime_ms=self.downtime_ms if self.live else None,
+                                bandwidth=parse_rate(self.bandwidth) if self.bandwidth else None)
+
 
 def split_typed_target(text: str) -> tuple[str, str, int | None]:
     """``root@t5440-sys-2:2022`` → (``root``, ``t5440-sys-2``, 2022); parts not typed are empty.
 
-    Raises ``ValueError`` with the operator's message for a port that is not a port.
+    The field names a host, so what follows its colon is the target ldmd's SSH port, never
+    a domain name (that has a field of its own): ``core.migration_target``'s host-field
+    reading, where ``[fd00::2]:2022`` is an IPv6 address and its port. Raises
+    ``ValueError`` with the operator's message for a port that is not a port.
     """
-    text = text.strip()
-    user, at, rest = text.partition("@")
-    if not at:
-        user, rest = "", text
-    host, colon, port = rest.partition(":")
-    if not colon:
-        return user, host, None
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"Invalid port: {port}")
-    return user, host, int(port)
+    try:
+        target = MigrationTarget.parse_host_field(text.strip())
+    except TargetError as exc:
+        raise ValueError(exc.message) from None
+    return target.user or "", target.host, target.port
 
 
 def parse_bandwidth(text: str) -> str:

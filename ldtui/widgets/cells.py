@@ -164,8 +164,8 @@ def _flag(i: int) -> Any:
 def _flags(row: DomainRow, dim: str) -> Cell:
     flags = (row.flags + "------")[:6]
     cell = Cell(flags[:5], dim, sort=flags)
-    letter = flags[5]
-    cell.append(letter, MIGRATION_STYLE.get(letter))
+    role = row.migration_role.value
+    cell.append(role, MIGRATION_STYLE.get(role))
     return cell
 
 

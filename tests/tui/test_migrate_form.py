@@ -225,3 +225,48 @@ async def test_the_form_says_which_way_the_source_manager_takes_to_the_target():
         form.query_one("#typed-target", Input).value = "root@t5440-sys-9"
         await pilot.pause()
         assert "Path from t5440-sys-1: as its peers table and ssh_config say" in screen_text(app)
+
+
+# -- the request value the console sends -------------------------------------------------------
+
+
+@pytest.mark.parametrize("request_", [
+    MigrateRequest(source_host="t5440-sys-1", domain="ldg1", target_host="t5440-sys-2", user="root",
+                   live=True, bandwidth="100M", downtime_ms=250.0),
+    MigrateRequest(source_host="t5440-sys-1", domain="ldg1", target_host="t5440-sys-2", user="root",
+                   dry_run=True, bandwidth="64M/s", downtime_ms=250.0, port=2022),
+    MigrateRequest(source_host="t5440-sys-1", domain="ldg-src", target_host="t5440-sys-2", user="admin",
+                   new_name="ldg-tgt", password="secret"),
+    MigrateRequest(source_host="t5440-sys-1", domain="ldg1", target_host="t5440-sys-2", user="",
+                   new_name="1234"),
+])
+def test_the_request_value_means_what_its_command_line_means(request_):
+    from ldtui.core.cmd_migrate import migration_request
+
+    typed = migration_request(Context(_Manager(), "root"), request_.migration())
+    assert typed == as_migrate_domain_reads_it(request_.argv())
+    assert request_.migration().password is None          # the password travels beside the request
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("root@t5440-sys-2:2022", ("root", "t5440-sys-2", 2022)),
+    (" t5440-sys-2 ", ("", "t5440-sys-2", None)),
+    ("admin@[fd00::2]:2022", ("admin", "fd00::2", 2022)),
+    ("fd00::2", ("", "fd00::2", None)),
+    ("root@", ("root", "", None)),
+])
+def test_the_typed_target_is_a_host_field(text, expected):
+    from ldtui.screens.migrate import split_typed_target
+
+    assert split_typed_target(text) == expected
+
+
+@pytest.mark.parametrize("text,message", [
+    ("root@t5440-sys-2:ssh", "Invalid port: ssh"), ("t5440-sys-2:ldg-tgt", "Invalid port: ldg-tgt"),
+    ("t5440-sys-2:70000", "Invalid port: 70000"),
+])
+def test_after_the_colon_of_the_typed_target_only_a_port(text, message):
+    from ldtui.screens.migrate import split_typed_target
+
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        split_typed_target(text)

@@ -153,3 +153,15 @@ def test_shipped_themes_are_dark_light_and_high_contrast(tmp_path: Path):
     bad.write_text("$background: #000;\n")
     with pytest.raises(ValueError):
         load_theme(bad)
+
+
+def test_host_specs_read_the_host_field_grammar():
+    spec = parse_target("root@[::1]:2201")
+    assert (spec.user, spec.address, spec.port, spec.name) == ("root", "::1", 2201, "[::1]:2201")
+    bare = parse_target("fd00::2")
+    assert (bare.address, bare.port, bare.name) == ("fd00::2", None, "fd00::2")
+    assert parse_target("h:22").name == "h"
+    for text in ("root@", "h:", "[::1]:ssh", ":2201", "h:1:2"):
+        with pytest.raises(LdmError) as err:
+            parse_target(text)
+        assert (err.value.code, err.value.message) == ("bad-host", f"Invalid host: {text} (expected USER@HOST:PORT)")

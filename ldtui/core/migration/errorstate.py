@@ -1,4 +1,4 @@
-"""The recovery wizard's brain: what to do with a source domain in the error state (G-13, T-6).
+"""The recovery wizard's brain: what to do with a source domain in the error state.
 
 A source in ``e`` sent everything and the GO, then heard nothing. Only the target can say
 what happened. ``assess_error`` turns what the target reports into the one safe action;
@@ -61,7 +61,7 @@ def report_from_snapshot(snapshot, name: str) -> TargetReport:
     row = next((d for d in snapshot.domains if d.name == name), None)
     if row is None:
         return TargetReport(reachable=True, exists=False)
-    return TargetReport(reachable=True, exists=True, state=row.state, migrating=row.flags[5:6] not in ("-", ""))
+    return TargetReport(reachable=True, exists=True, state=row.state, migrating=row.migrating)
 
 
 def assess_error(source: Domain, report: TargetReport) -> Recommendation:
