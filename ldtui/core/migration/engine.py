@@ -32,8 +32,10 @@ class Guard:
 
     decide: Callable[[object, object], enum.Enum]
     outcomes: Mapping[enum.Enum, str] = attrs.field(factory=dict)
-    refusal: str = ""
-    """What the protocol error says when the guard refuses, in words (for the docs)."""
+    refused_when: str = ""
+    """When ``decide`` refuses the event as a protocol error, in words (for the docs)."""
+    error: str = ""
+    """What the protocol error says, for a row that always refuses (:func:`refuse`)."""
 
 
 def refuse(text: str) -> Guard:
@@ -42,7 +44,7 @@ def refuse(text: str) -> Guard:
     def decide(engine, event):
         raise ProtocolError(text)
 
-    return Guard(decide, {}, refusal=text)
+    return Guard(decide, {}, error=text)
 
 
 class Engine:

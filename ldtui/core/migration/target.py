@@ -96,11 +96,11 @@ AFTER_CHECKS = Guard(_after_checks, {
     _T.CREATING: "every check passed",
 })
 FIRST_IMAGE = Guard(_first_image, {_T.TRANSFERRING: "the domain is active"},
-                    refusal="unexpected runtime image (the domain is not active)")
+                    refused_when="the domain is not active")
 FIRST_PAGES = Guard(_first_pages, {_T.PRECOPY: "live, and the domain is active"},
-                    refusal="memory pages before the runtime image (not live)")
+                    refused_when="not live")
 NOTHING_SENT = Guard(_transfer_done, {_T.VERIFYING: "the domain is bound or inactive"},
-                     refusal=f"{NO_IMAGE_YET} (the domain is active)")
+                     refused_when="the domain is active: it must have sent its runtime image")
 VERIFIED = Guard(lambda t, ev: _T.READY if ev.ok else _T.FAILED, {
     _T.READY: "the checksums match", _T.FAILED: "they differ: the receiving domain is removed"})
 
