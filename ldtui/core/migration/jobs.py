@@ -22,7 +22,6 @@ HISTORY = 20
 HISTORY_SEARCHED = 200
 
 
-
 class Jobs:
     """Thread-safe: the manager's thread reads while a migration's thread writes."""
 
@@ -52,7 +51,8 @@ class Jobs:
         with self._lock:
             self._running[mig_id] = MigrationProgress(
                 id=mig_id, role=role, domain=domain, peer_host=peer_host, peer_domain=peer_domain,
-                phase=MigrationPhase.CHECK.value, phase_name=MigrationPhase.CHECK.label, progress=0, state="running", started=now, live=live)
+                phase=MigrationPhase.CHECK.value, phase_name=MigrationPhase.CHECK.label, progress=0,
+                state="running", started=now, live=live)
             self._rate_mark[mig_id] = (now, 0, 0)
 
     def get(self, mig_id: str) -> MigrationProgress | None:

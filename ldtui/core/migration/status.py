@@ -1,6 +1,7 @@
 """The extended migration status: what ``virsh domjobinfo`` tells, in ``ldm`` form.
 
-``ldm list -o status`` keeps the seed's three columns first, byte for byte, and adds one line per detail below them while a migration runs on this host:
+``ldm list -o status`` keeps the seed's three columns first, byte for byte, and adds one
+line per detail below them while a migration runs on this host:
 
     STATUS
         OPERATION    PROGRESS    TARGET
@@ -16,8 +17,8 @@ RATE is guest memory moved a second; ``wire`` is what crossed the link a second 
 zero pages were left out and pages compressed, which is what ``-b`` caps, so with a cap
 the first figure may be far above it.
 
-``-p`` appends ``|key=value`` fields after the seed's, in bytes, bytes a
-second and milliseconds: ``|mode=live|phase=transfer|iteration=3|processed=…|remaining=…
+``-p`` appends ``|key=value`` fields after the seed's, in bytes, bytes a second and
+milliseconds: ``|mode=live|phase=transfer|iteration=3|processed=…|remaining=…
 |total=…|rate=…|dirty-rate=…|throttle=20|zero-pages=…|expected-downtime=…|wire=…
 |transport=native|streams=2|wire-rate=…|cap=…`` (``cap`` empty without one).
 """

@@ -68,7 +68,8 @@ EVENTS = (
     ev.PagesRead.of(PAGES.pages, at=10.5, dirty=2),
     ev.PagesRead.of(PAGES.pages, last=True, at=11.0, dirty=2),
     ev.PagesRead.of(PAGES.pages, last=True, checksum="c", nonzero=2, at=11.0),
-    ev.ChecksDone(unmet=(), notes=("kept",)), ev.ChecksDone(unmet=("too small",)), ev.ChecksDone(unmet=(), refused=True),
+    ev.ChecksDone(unmet=(), notes=("kept",)), ev.ChecksDone(unmet=("too small",)),
+    ev.ChecksDone(unmet=(), refused=True),
     ev.Created(), ev.Verified(True), ev.Verified(False, "checksums differ"), ev.ResumedLocally(),
 )
 """One or more of each event class the engines may be fed, from the peer or the executor."""
@@ -206,7 +207,8 @@ def render(cls, steps: list[Step], commit: tuple) -> str:
         return not isinstance(rule, Guard) and rule in cls.FINAL and rule.value not in ("completed", "passed")
 
     for state in states:
-        rows = [(k, cls.TRANSITIONS[(state, k)]) for k in KINDS if (state, k) in cls.TRANSITIONS and k not in everywhere]
+        rows = [(k, cls.TRANSITIONS[(state, k)]) for k in KINDS
+                if (state, k) in cls.TRANSITIONS and k not in everywhere]
         rows.sort(key=lambda row: way_back(*row))
         for n, (k, rule) in enumerate(rows):
             got = seen.get((state, k), {})
