@@ -1,4 +1,4 @@
-"""The migrations a host runs or ran recently, as consoles see them (SPEC T-4, B-4).
+"""The migrations a host runs or ran recently, as consoles see them.
 
 One ``Jobs`` per manager; it plugs itself into ``manager.job_provider`` so that
 ``Manager.snapshot()`` carries every migration's phase, progress, bytes and rate. Finished
@@ -13,14 +13,13 @@ import threading
 import attrs
 import cattrs
 
+from ldtui.core.migration.phase import PHASE_NAMES, MigrationPhase
 from ldtui.core.snapshot import MigrationProgress
 from ldtui.core.store import converter
 
 HISTORY = 20
 """Finished migrations kept for the jobs view, newest last."""
 HISTORY_SEARCHED = 200
-
-PHASE_NAMES = {0: "starting", 1: "check", 2: "prepare", 3: "transfer", 4: "handoff"}
 
 
 class Jobs:
@@ -52,7 +51,8 @@ class Jobs:
         with self._lock:
             self._running[mig_id] = MigrationProgress(
                 id=mig_id, role=role, domain=domain, peer_host=peer_host, peer_domain=peer_domain,
-                phase=1, phase_name=PHASE_NAMES[1], progress=0, state="running", started=now, live=live)
+                phase=MigrationPhase.CHECK.value, phase_name=MigrationPhase.CHECK.label, progress=0,
+                state="running", started=now, live=live)
             self._rate_mark[mig_id] = (now, 0, 0)
 
     def get(self, mig_id: str) -> MigrationProgress | None:
@@ -62,7 +62,7 @@ class Jobs:
     def update(self, mig_id: str, *, phase: int | None = None, progress: int | None = None,
                bytes_total: int | None = None, bytes_sent: int | None = None, wire: int = 0,
                domain: str | None = None, live: bool | None = None, **detail) -> None:
-        """``detail``: iteration, dirty_rate, expected_downtime_ms, throttle, zero_pages (B-4),
+        """``detail``: iteration, dirty_rate, expected_downtime_ms, throttle, zero_pages,
         bandwidth_cap; ``wire``: bytes that went on the wire since the last update."""
         now = self.clock()
         with self._lock:

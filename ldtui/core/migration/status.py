@@ -1,7 +1,7 @@
-"""The extended migration status (SPEC B-4): what ``virsh domjobinfo`` tells, in ``ldm`` form.
+"""The extended migration status: what ``virsh domjobinfo`` tells, in ``ldm`` form.
 
-``ldm list -o status`` keeps the seed's three columns first, byte for byte (examples 8-1,
-8-5), and adds one line per detail below them while a migration runs on this host:
+``ldm list -o status`` keeps the seed's three columns first, byte for byte, and adds one
+line per detail below them while a migration runs on this host:
 
     STATUS
         OPERATION    PROGRESS    TARGET
@@ -17,8 +17,8 @@ RATE is guest memory moved a second; ``wire`` is what crossed the link a second 
 zero pages were left out and pages compressed, which is what ``-b`` caps, so with a cap
 the first figure may be far above it.
 
-``-p`` appends ``|key=value`` fields after the seed's (example 8-6), in bytes, bytes a
-second and milliseconds: ``|mode=live|phase=transfer|iteration=3|processed=…|remaining=…
+``-p`` appends ``|key=value`` fields after the seed's, in bytes, bytes a second and
+milliseconds: ``|mode=live|phase=transfer|iteration=3|processed=…|remaining=…
 |total=…|rate=…|dirty-rate=…|throttle=20|zero-pages=…|expected-downtime=…|wire=…
 |transport=native|streams=2|wire-rate=…|cap=…`` (``cap`` empty without one).
 """
@@ -29,6 +29,7 @@ import time
 
 import attrs
 
+from ldtui.core.migration.phase import MigrationPhase
 from ldtui.core.model import MigrationInfo, MigrationRole
 from ldtui.core.snapshot import MigrationProgress
 from ldtui.core.units import format_size
@@ -41,10 +42,10 @@ def progress_from_info(domain: str, info: MigrationInfo) -> MigrationProgress:
     manager), in the shape consoles draw."""
     error = info.role is MigrationRole.ERROR or info.error
     role = "target" if info.role is MigrationRole.TARGET else "source"
-    phase = 4 if error else 0
+    phase = MigrationPhase.HANDOFF if error else MigrationPhase.STARTING
     return MigrationProgress(
         id=info.id, role=role, domain=domain, peer_host=info.peer_host, peer_domain=info.peer_domain,
-        phase=phase, phase_name={4: "handoff"}.get(phase, "starting"), progress=max(0, min(info.progress, 100)),
+        phase=phase.value, phase_name=phase.label, progress=max(0, min(info.progress, 100)),
         state="error" if error else "running", live=info.live, bytes_total=info.bytes_total,
         bytes_sent=info.bytes_sent, bytes_remaining=max(info.bytes_total - info.bytes_sent, 0),
         started=info.started, finished=info.since if error else 0.0, reason=info.reason)
@@ -56,7 +57,8 @@ def error_progress(domain: str, info: MigrationInfo, recorded: MigrationProgress
     mine = progress_from_info(domain, info)
     if recorded is None or recorded.id != info.id:
         return mine
-    return attrs.evolve(recorded, state="error", phase=4, phase_name="handoff",
+    handoff = MigrationPhase.HANDOFF
+    return attrs.evolve(recorded, state="error", phase=handoff.value, phase_name=handoff.label,
                         progress=max(recorded.progress, mine.progress), reason=info.reason or recorded.reason,
                         finished=info.since or recorded.finished)
 
@@ -154,7 +156,7 @@ def error_rows(name: str, m: MigrationInfo) -> tuple[str, ...]:
 
 
 def error_fields(m: MigrationInfo) -> str:
-    fields = {"phase": "handoff", "sent": "all" if m.all_sent else "part", "processed": m.bytes_sent,
+    fields = {"phase": MigrationPhase.HANDOFF.label, "sent": "all" if m.all_sent else "part", "processed": m.bytes_sent,
               "total": m.bytes_total, "confirmed": "no", "since": int(m.since) if m.since else "",
               "reason": field_text(m.reason)}
     return "".join(f"|{k}={v}" for k, v in fields.items())

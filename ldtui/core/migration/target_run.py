@@ -190,7 +190,7 @@ class TargetRun(Run):
         suspend find little left. The transport calls it whenever it has caught up with
         the link, before it acknowledges — the source decides on the switchover after that."""
         with self.manager._lock:
-            if not (self._unflushed and self.offer_live and self.engine.state.value == "receiving"
+            if not (self._unflushed and self.offer_live and self.engine.receiving
                     and not self.engine.image_seen and self.manager.hv.has(self.uuid)):
                 return
             self.manager.hv.memory(self.uuid).flush()

@@ -24,7 +24,6 @@ import threading
 
 from ldtui.core.migration.events import LinkLost, LocalFailure, Timeout
 from ldtui.core.migration.flow import ACK_EVERY, WINDOW, InOrder, OrderError
-from ldtui.core.migration.target import TargetState
 from ldtui.core.migration.messages import (
     CheckResult, DataChannel, DataPath, PageBatch, PagesAck, RuntimeImage, TransferDone,
 )
@@ -109,7 +108,7 @@ class TargetSession:
         """A data connection broke while data may still be due: undo, and tell the source why.
         Once the transfer is verified the data connections are no longer needed."""
         with self._lock:
-            if self.finished or self.run.engine.state is not TargetState.RECEIVING:
+            if self.finished or not self.run.engine.receiving:
                 return []
             return self.run.feed(LocalFailure(reason))
 
