@@ -74,6 +74,11 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
                 self._factory_default()
         self.reconcile()
 
+    def locked(self) -> contextlib.AbstractContextManager:
+        """The host lock, for ``with``: while it is held no other thread reads or changes
+        this manager. Re-entrant, so a command may call another under it."""
+        return self._lock
+
     def close(self) -> None:
         with self._lock:
             self.hv.close()

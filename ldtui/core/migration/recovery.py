@@ -109,7 +109,7 @@ def restore_from_error(manager, name: str) -> None:
 
     Only correct once the operator has established that the target does not run it.
     """
-    with manager._lock:
+    with manager.locked():
         d = manager.domain(name)
         if d.migration_role is not MigrationRole.ERROR:
             raise LdmError("no-migration-error", f"LDom {name} is not in the migration error state")
@@ -127,7 +127,7 @@ def restore_from_error(manager, name: str) -> None:
 
 def destroy_after_error(manager, name: str) -> None:
     """The target runs the domain: remove the suspended source copy in ``e``."""
-    with manager._lock:
+    with manager.locked():
         d = manager.domain(name)
         if d.migration_role is not MigrationRole.ERROR:
             raise LdmError("no-migration-error", f"LDom {name} is not in the migration error state")

@@ -43,7 +43,7 @@ class Run:
         return self.outcome is not None
 
     def feed(self, event) -> list:
-        with self.manager._lock:
+        with self.manager.locked():
             return self._run(self.engine.handle(event))
 
     def _run(self, actions) -> list:

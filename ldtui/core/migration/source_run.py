@@ -55,7 +55,7 @@ class SourceRun(Run):
                  user: str, dry_run: bool = False, mig_id: str | None = None,
                  batch_pages: int = BATCH_PAGES, live: bool = False,
                  downtime_limit_ms: float = DEFAULT_DOWNTIME_MS) -> None:
-        with manager._lock:
+        with manager.locked():
             d = manager.domain(name)
             if d.migration_role is MigrationRole.ERROR:
                 raise LdmError("migration-error", f"LDom {name} is in the migration error state; "
@@ -103,12 +103,12 @@ class SourceRun(Run):
 
     # -- driving ---------------------------------------------------------------------------
     def start(self) -> list:
-        with self.manager._lock:
+        with self.manager.locked():
             return self._run(self.engine.start())
 
     def abandon(self, lines: tuple[str, ...]) -> None:
         """The target could not even be reached: end without a word exchanged."""
-        with self.manager._lock:
+        with self.manager.locked():
             self._run(self.engine.handle(LinkLost()))
         self.outcome = attrs.evolve(self.outcome, lines=tuple(lines))
 
@@ -127,7 +127,7 @@ class SourceRun(Run):
         """Read the due batch of pages; returns the event for :meth:`feed`. Safe to call from
         a worker thread (the manager's lock keeps the guest's writes and the dirty log still
         while a batch is read), so reading overlaps sending the previous batch."""
-        with self.manager._lock:
+        with self.manager.locked():
             self._pending_read = False
             return self._perform_read()
 
@@ -339,7 +339,7 @@ class SourceRun(Run):
 
     def refresh_round_end(self, event: PagesRead) -> PagesRead:
         """The round's end, measured now (the transport waited for the target to catch up)."""
-        with self.manager._lock:
+        with self.manager.locked():
             if not self.manager.hv.has(self.uuid):
                 return event
             return attrs.evolve(event, at=self.manager.clock(),

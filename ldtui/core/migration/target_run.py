@@ -189,7 +189,7 @@ class TargetRun(Run):
         file (fsync costs ~30 ms per GiB even on tmpfs), so the flushes after the source's
         suspend find little left. The transport calls it whenever it has caught up with
         the link, before it acknowledges — the source decides on the switchover after that."""
-        with self.manager._lock:
+        with self.manager.locked():
             if not (self._unflushed and self.offer_live and self.engine.state.value == "receiving"
                     and not self.engine.image_seen and self.manager.hv.has(self.uuid)):
                 return
