@@ -222,11 +222,6 @@ class LifecycleMixin:
         return Bindings(strands=strands, reserved_strands=reserved, blocks=mem, maus=maus, io=io,
                         console_port=port, console_service=vcc), problems
 
-    def bind_problems(self, name: str, *, blocks=None, whole_cores: bool = False) -> list[LdmError]:
-        """Every reason binding ``name`` would fail now (empty: it would bind)."""
-        with self._lock:
-            return self._plan_binding(self._get(name), blocks=blocks, whole_cores=whole_cores)[1]
-
     def _bind(self, d: Domain, *, blocks=None, whole_cores: bool = False) -> None:
         b, problems = self._plan_binding(d, blocks=blocks, whole_cores=whole_cores)
         if problems:

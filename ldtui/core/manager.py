@@ -13,15 +13,16 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 
 from ldtui.core import binding
-from ldtui.core.auth import hash_password, verify_password
+from ldtui.core.auth import hash_password
 from ldtui.core.errors import AuthError, LdmError
 from ldtui.core.lifecycle import LifecycleMixin
+from ldtui.core.migration.refusals import being_migrated
 from ldtui.core.model import READ, WRITE, Domain, DomainState, HostSettings, MigrationRole, User
 from ldtui.core.mutation import mutation
 from ldtui.core.resources import ResourcesMixin
@@ -163,7 +164,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
 
     def _check_not_locked(self, d: Domain) -> None:
         if d.name in self._migrating or d.migration_role in (MigrationRole.SOURCE, MigrationRole.TARGET):
-            raise LdmError("migrating", f"Operation not allowed: domain {d.name} is being migrated")
+            raise being_migrated(d.name)
         if d.migration_role is MigrationRole.ERROR:
             raise LdmError("migration-error", f"Operation not allowed: domain {d.name} is in the migration "
                                               f"error state; if the target runs it, destroy this copy with ldm remove-domain "
@@ -204,67 +205,44 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
         """Refuse to start moving ``name`` while the host has a delayed reconfiguration."""
         with self._lock:
             d = self._get(name)
-            ctl = self._control()
-            if ctl is not None and ctl.pending is not None:
-                raise LdmError("reconf-pending", f"Unable to migrate LDom {name}: a delayed reconfiguration "
-                                                 f"of the {ctl.name} domain is pending on {self.hostname}")
+            self._check_no_reconf_for_migration(name)
             if name in self._migrating:
-                raise LdmError("migrating", f"Operation not allowed: domain {d.name} is being migrated")
-
-    def check_not_migrating(self, name: str | None = None) -> None:
-        """Raise if ``name`` (or, with no name, any domain of this host) is being migrated."""
-        with self._lock:
-            if name is None:
-                if self._migrating:
-                    busy = next(iter(self._migrating))
-                    raise LdmError("migration-in-progress", f"Operation not allowed: a migration of domain "
-                                                            f"{busy} is in progress on this machine")
-                return
-            if name in self._migrating:
-                raise LdmError("migrating", f"Operation not allowed: domain {name} is being migrated")
+                raise being_migrated(d.name)
 
     def begin_migration(self, name: str, migration_id: str = "") -> None:
         """Take the lock for ``name`` (on the target: the name it is about to receive)."""
         with self._lock:
             if name in self._migrating:
-                raise LdmError("migrating", f"Operation not allowed: domain {name} is being migrated")
-            ctl = self._control()
-            if ctl is not None and ctl.pending is not None:
-                raise LdmError("reconf-pending", f"Unable to migrate LDom {name}: a delayed reconfiguration "
-                                                 f"of the {ctl.name} domain is pending on {self.hostname}")
+                raise being_migrated(name)
+            self._check_no_reconf_for_migration(name)
             self._migrating[name] = migration_id or name
+
+    def _check_no_reconf_for_migration(self, name: str) -> None:
+        ctl = self._control()
+        if ctl is not None and ctl.pending is not None:
+            raise LdmError("reconf-pending", f"Unable to migrate LDom {name}: a delayed reconfiguration "
+                                             f"of the {ctl.name} domain is pending on {self.hostname}")
 
     def end_migration(self, name: str) -> None:
         with self._lock:
             self._migrating.pop(name, None)
 
-    @contextlib.contextmanager
-    def migration_lock(self, name: str, migration_id: str = "") -> Iterator[None]:
-        """Hold ``name`` for a migration: released however the block ends."""
-        self.begin_migration(name, migration_id)
-        try:
-            yield
-        finally:
-            self.end_migration(name)
-
     # -- users and authorizations (SPEC M-6, S-5) -------------------------------------------
     @mutation
-    def add_user(self, name: str, *, password: str | None = None, keys=(),
+    def add_user(self, name: str, *, password: str | None = None, password_hash: str | None = None, keys=(),
                  authorizations=(READ, WRITE)) -> None:
-        """Create or replace a login; the password is kept only as a salted hash."""
+        """Create or replace a login; the password is kept only as a salted hash (``password``
+        is hashed here; a host file gives ``password_hash`` already hashed)."""
         if not name or any(c in name for c in " \t:/@"):
             raise LdmError("bad-user", f"Invalid user name: {name!r}")
-        self.store.save_user(User(name=name, password_hash=hash_password(password) if password else "",
+        if password_hash is None:
+            password_hash = hash_password(password) if password else ""
+        self.store.save_user(User(name=name, password_hash=password_hash,
                                   keys=list(keys), authorizations=list(authorizations)))
 
     def users(self) -> list[User]:
         with self._lock:
             return self.store.users()
-
-    def verify_login(self, name: str, password: str) -> bool:
-        with self._lock:
-            u = self.store.user(name)
-        return bool(u and u.password_hash and verify_password(u.password_hash, password))
 
     def authorize(self, user: str, auth: str) -> None:
         with self._lock:
@@ -322,10 +300,10 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
             return str(d.bindings.console_port)
         return ""
 
-    def vcpus_of(self, d: Domain) -> int:
+    def _vcpus_of(self, d: Domain) -> int:
         return len(d.bindings.strands) if d.bindings is not None else d.constraints.vcpus
 
-    def memory_of(self, d: Domain) -> int:
+    def _memory_of(self, d: Domain) -> int:
         return d.bindings.memory_size if d.bindings is not None else d.constraints.memory_size
 
     def snapshot(self) -> HostSnapshot:
@@ -336,7 +314,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
             now = self.clock()
             running = {j.domain: j for j in jobs if j.state == "running"}
             rows = tuple(DomainRow(name=d.name, state=d.state.value, flags=self.flags(d), cons=self.console(d),
-                                   vcpus=self.vcpus_of(d), memory=self.memory_of(d), util=self.util(d),
+                                   vcpus=self._vcpus_of(d), memory=self._memory_of(d), util=self.util(d),
                                    uptime=self.uptime(d, now),
                                    migration=running.get(d.name) or _recorded_migration(d, jobs))
                          for d in doms)

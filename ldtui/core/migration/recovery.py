@@ -23,6 +23,7 @@ from ldtui.core.errors import LdmError
 from ldtui.core.migration import host_ops
 from ldtui.core.migration.events import Cancel
 from ldtui.core.migration.jobs import jobs_of
+from ldtui.core.migration.refusals import cancel_on_target
 from ldtui.core.migration.run_common import JOURNAL_SOURCE, JOURNAL_TARGET
 from ldtui.core.migration.status import progress_from_info
 from ldtui.core.model import MigrationInfo, MigrationRole
@@ -152,9 +153,7 @@ def cancel_migration(manager, name: str) -> list:
         restore_from_error(manager, name)
         return []
     if d.migration_role is MigrationRole.TARGET:
-        raise LdmError("cancel-on-target",
-                       f"Migration of LDom {name} can only be cancelled on the source machine "
-                       f"{d.migration.peer_host}")
+        raise cancel_on_target(name, d.migration.peer_host)
     run = jobs_of(manager).runs.get(name)
     if run is None or run.finished:
         raise LdmError("no-migration", f"No migration of LDom {name} is in progress")

@@ -18,6 +18,7 @@ from ldtui.core.migration.events import (
 from ldtui.core.migration.ledger import PageLedger
 from ldtui.core.migration.messages import Go, RuntimeImage
 from ldtui.core.migration.precopy import DEFAULT_DOWNTIME_MS
+from ldtui.core.migration.refusals import being_migrated
 from ldtui.core.migration.run_common import JOURNAL_SOURCE, Run
 from ldtui.core.migration.source import SourceMigration, SourceState
 from ldtui.core.model import DomainState, MigrationInfo, MigrationRole
@@ -61,7 +62,7 @@ class SourceRun(Run):
                 raise LdmError("migration-error", f"LDom {name} is in the migration error state; "
                                                   f"run ldm cancel-operation migration {name}")
             if d.migration is not None:
-                raise LdmError("migrating", f"Operation not allowed: domain {name} is being migrated")
+                raise being_migrated(name)
             manager.check_can_migrate(name)
             engine = SourceMigration(mig_id=mig_id or new_migration_id(), machine=machine_info(manager),
                                      domain=describe(d), target_host=target_host,
