@@ -17,6 +17,7 @@ from ldtui.core.migration.events import (
 )
 from ldtui.core.migration.ledger import PageLedger
 from ldtui.core.migration.messages import Go, RuntimeImage
+from ldtui.core.migration.pageruns import page_runs
 from ldtui.core.migration.precopy import DEFAULT_DOWNTIME_MS
 from ldtui.core.migration.refusals import being_migrated
 from ldtui.core.migration.run_common import JOURNAL_SOURCE, Run
@@ -221,7 +222,7 @@ class SourceRun(Run):
             planned = sum(count for _, count in extents)
         else:
             pages = mem.drain_dirty()
-            self._runs = self._chunks(_consecutive(pages))
+            self._runs = self._chunks(page_runs(pages))
             self._full_round = False
             planned = len(pages)
         self.jobs.update(self.mig_id, bytes_total=(self.engine.pages_sent + planned) * PAGE_SIZE,
@@ -419,17 +420,3 @@ class SourceRun(Run):
         downtime = (end - self._suspended_at) * 1000 if self._suspended_at else 0.0
         self.jobs.finish(self.mig_id, JOB_STATE[outcome.status], "; ".join(outcome.lines), downtime)
 
-
-def _consecutive(pages):
-    """Sorted page numbers as (first, count) runs."""
-    first = prev = None
-    for p in pages:
-        if first is None:
-            first = prev = p
-        elif p == prev + 1:
-            prev = p
-        else:
-            yield first, prev - first + 1
-            first = prev = p
-    if first is not None:
-        yield first, prev - first + 1

@@ -14,6 +14,7 @@ from ldtui.core.migration.events import (
 )
 from ldtui.core.migration.ledger import PageLedger
 from ldtui.core.migration.messages import Go, Offer
+from ldtui.core.migration.pageruns import page_runs
 from ldtui.core.migration.run_common import JOURNAL_TARGET, Run
 from ldtui.core.migration.source_run import JOB_STATE
 from ldtui.core.migration.target import TargetMigration
@@ -159,13 +160,10 @@ class TargetRun(Run):
         numbers, data = b.numbers, memoryview(b.data)
         if len(data) != len(numbers) * PAGE_SIZE:
             raise ValueError(f"a batch of {len(numbers)} pages carries {len(data)} bytes")
-        i = 0
-        while i < len(numbers):
-            j = i + 1
-            while j < len(numbers) and numbers[j] == numbers[j - 1] + 1:
-                j += 1
-            mem.write_pages(numbers[i], data[i * PAGE_SIZE:j * PAGE_SIZE], track=False)
-            i = j
+        at = 0
+        for first, count in page_runs(numbers):
+            mem.write_pages(first, data[at * PAGE_SIZE:(at + count) * PAGE_SIZE], track=False)
+            at += count
         for page in b.zeros:
             mem.write_page(page, ZERO_PAGE, track=False)
             self._ledger.clear(page)
