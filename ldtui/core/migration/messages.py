@@ -26,7 +26,7 @@ import attrs
 
 from ldtui.core.model import Constraints
 from ldtui.hv.guest import GuestSettings
-from ldtui.hv.hypervisor import MemoryBlock
+from ldtui.hv.hypervisor import MemoryBlock, RuntimeState
 
 PROTOCOL = 1
 """The migration protocol this manager speaks; a peer with another one is refused (G-4)."""
@@ -109,6 +109,22 @@ class RuntimeImage:
     total_pages: int
     """An upper bound of the pages that follow (the memory's data extents); zero pages are
     never sent (B-2). In a live migration: the pages still dirty at the suspend."""
+
+    @classmethod
+    def from_runtime(cls, state: RuntimeState, *, total_pages: int) -> "RuntimeImage":
+        """The image of an exported runtime: every field of it but the uuid, which the
+        target gives its own receiving domain."""
+        return cls(**_runtime_fields(state), total_pages=total_pages)
+
+    def to_runtime(self, uuid: str) -> RuntimeState:
+        """The runtime to import into the receiving domain ``uuid``."""
+        return RuntimeState(uuid=uuid, **_runtime_fields(self))
+
+
+def _runtime_fields(value) -> dict:
+    """The fields a runtime and its image share, named by the runtime: a field added to
+    ``RuntimeState`` and not to the image fails at once, on either side."""
+    return {f.name: getattr(value, f.name) for f in attrs.fields(RuntimeState) if f.name != "uuid"}
 
 
 @attrs.frozen(kw_only=True)

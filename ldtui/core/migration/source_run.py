@@ -201,9 +201,7 @@ class SourceRun(Run):
         # non-zero pages from above). Live: what the guest dirtied since the last round.
         total = mem.dirty_count if self.engine.live else sum(count for _, count in mem.data_extents())
         self.jobs.update(self.mig_id, bytes_total=(self.engine.pages_sent + total) * PAGE_SIZE)
-        return StateExported(RuntimeImage(generation=state.generation, regs=state.regs, devices=state.devices,
-                                          guest=state.guest, started_at=state.started_at,
-                                          vcpus=state.vcpus, total_pages=total))
+        return StateExported(RuntimeImage.from_runtime(state, total_pages=total))
 
     def _do_SetThrottle(self, a: SetThrottle):
         self.manager.hv.set_throttle(self.uuid, a.percent)

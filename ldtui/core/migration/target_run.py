@@ -19,7 +19,6 @@ from ldtui.core.migration.run_common import JOURNAL_TARGET, Run
 from ldtui.core.migration.source_run import JOB_STATE
 from ldtui.core.migration.target import TargetMigration
 from ldtui.core.model import WRITE, Bindings, Domain, DomainState, MigrationInfo, MigrationRole
-from ldtui.hv.hypervisor import RuntimeState
 from ldtui.hv.machine import PAGE_SIZE
 from ldtui.hv.memory import ZERO_PAGE
 
@@ -140,9 +139,7 @@ class TargetRun(Run):
     def _do_ImportState(self, a: ImportState):
         img = a.image
         self._generation = img.generation
-        self.manager.hv.import_state(self.uuid, RuntimeState(
-            uuid=self.uuid, generation=img.generation, regs=img.regs, devices=img.devices, guest=img.guest,
-            started_at=img.started_at, vcpus=img.vcpus))
+        self.manager.hv.import_state(self.uuid, img.to_runtime(self.uuid))
         self.jobs.update(self.mig_id, bytes_total=(self._received + img.total_pages) * PAGE_SIZE)
 
     def _do_WritePages(self, a: WritePages):
