@@ -34,10 +34,6 @@ ZERO_PAGE = bytes(PAGE_SIZE)
 POOL_BUFFERS = 12
 """Page buffers kept for reuse: the window's batches in flight, the one being read, one spare."""
 
-JOB_STATE = {"completed": "completed", "passed": "completed", "failed": "failed", "refused": "failed",
-             "cancelled": "cancelled", "error": "error"}
-
-
 def new_migration_id() -> str:
     return uuidlib.uuid4().hex[:12]
 
@@ -71,14 +67,12 @@ class SourceRun(Run):
                                      source_unmet=source_unmet(manager, d), live=live,
                                      downtime_limit_ms=downtime_limit_ms)
         super().__init__(manager, engine, engine.mig_id)
+        self.name = name
         # M-7: the domain is held from the moment its migration is accepted, not only from
         # phase 2, so nothing changes it (or starts a second migration of it) while the
         # target runs its checks. A dry run holds nothing.
-        self._locked = False
         if not dry_run:
-            manager.begin_migration(name, engine.mig_id)
-            self._locked = True
-        self.name = name
+            self._hold()
         self.uuid = d.uuid
         self.was_active = d.state is DomainState.ACTIVE
         self._strands = tuple(d.bindings.strands) if d.bindings else ()
@@ -164,9 +158,7 @@ class SourceRun(Run):
 
     # -- phase 2 ---------------------------------------------------------------------------
     def _do_MarkMigrating(self, a):
-        if not self._locked:
-            self.manager.begin_migration(self.name, self.mig_id)
-            self._locked = True
+        self._hold()
         with self.manager.store.transaction():
             d = host_ops.find(self.manager, self.name, self.uuid)
             if d is None:
@@ -367,10 +359,6 @@ class SourceRun(Run):
                          checksum=ledger.checksum if final else "", nonzero=ledger.count if final else 0,
                          at=self.manager.clock(), dirty=0 if suspended else mem.dirty_count)
 
-    def _do_ReportProgress(self, a):
-        host_ops.set_progress(self.manager, self.name, self.uuid, a.percent)
-        self.jobs.update(self.mig_id, progress=a.percent)
-
     # -- phase 4 and the ways back -----------------------------------------------------------
     def _outgoing(self, message):
         if isinstance(message, Go) and self._suspended_at:
@@ -403,18 +391,9 @@ class SourceRun(Run):
                                "was_state": "active" if self.was_active else self.engine.domain.state})
         self._unlock()
 
-    def _unlock(self) -> None:
-        if self._locked:
-            self.manager.end_migration(self.name)
-            self._locked = False
+    def keeps_journal(self, outcome) -> bool:
+        return outcome.status == "error"
 
-    def _finished(self, outcome) -> None:
-        if outcome.status != "error":
-            self.journal_delete()
-        self._unlock()
-        if self.jobs.runs.get(self.name) is self:
-            del self.jobs.runs[self.name]
+    def downtime_ms(self) -> float:
         end = self._resumed_at or self.manager.clock()
-        downtime = (end - self._suspended_at) * 1000 if self._suspended_at else 0.0
-        self.jobs.finish(self.mig_id, JOB_STATE[outcome.status], "; ".join(outcome.lines), downtime)
-
+        return (end - self._suspended_at) * 1000 if self._suspended_at else 0.0

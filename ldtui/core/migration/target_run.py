@@ -16,7 +16,6 @@ from ldtui.core.migration.ledger import PageLedger
 from ldtui.core.migration.messages import Go, Offer
 from ldtui.core.migration.pageruns import page_runs
 from ldtui.core.migration.run_common import JOURNAL_TARGET, Run
-from ldtui.core.migration.source_run import JOB_STATE
 from ldtui.core.migration.target import TargetMigration
 from ldtui.core.model import WRITE, Bindings, Domain, DomainState, MigrationInfo, MigrationRole
 from ldtui.hv.machine import PAGE_SIZE
@@ -33,10 +32,8 @@ class TargetRun(Run):
     def __init__(self, manager, *, user: str | None = None) -> None:
         super().__init__(manager, TargetMigration(), "")
         self.user = user
-        self.name = ""
         self.uuid = ""
         self.was_active = False
-        self._locked = False
         self._received = 0
         self._generation = 0
         self._ledger: PageLedger | None = None
@@ -82,8 +79,7 @@ class TargetRun(Run):
         o = a.offer
         d = o.domain
         m = self.manager.machine
-        self.manager.begin_migration(self.name, self.mig_id)
-        self._locked = True
+        self._hold()
         with self.manager.store.transaction():
             domains = self.manager.store.domains()
             free = binding.free_resources(m, domains)
@@ -205,10 +201,6 @@ class TargetRun(Run):
             return Verified(False, f"Memory of LDom {self.name} does not match the source after the transfer")
         return Verified(True)
 
-    def _do_ReportProgress(self, a):
-        host_ops.set_progress(self.manager, self.name, self.uuid, a.percent)
-        self.jobs.update(self.mig_id, progress=a.percent)
-
     # -- phase 4 and the ways back -----------------------------------------------------------
     def _do_ResumeReceived(self, a: ResumeReceived):
         if not host_ops.complete_receiving(self.manager, self.name, self.uuid, was_active=self.was_active):
@@ -223,15 +215,5 @@ class TargetRun(Run):
         self.journal_delete()
         self._unlock()
 
-    def _unlock(self) -> None:
-        if self._locked:
-            self.manager.end_migration(self.name)
-            self._locked = False
-
-    def _finished(self, outcome) -> None:
-        self.journal_delete()
-        self._unlock()
-        if self.jobs.runs.get(self.name) is self:
-            del self.jobs.runs[self.name]
-        if self.mig_id:
-            self.jobs.finish(self.mig_id, JOB_STATE[outcome.status], "; ".join(outcome.lines), self._downtime_ms)
+    def downtime_ms(self) -> float:
+        return self._downtime_ms
