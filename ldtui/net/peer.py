@@ -34,6 +34,7 @@ import asyncssh
 import attrs
 
 from ldtui.net.connect import ConnectError, open_tunnel
+from ldtui.net.inbox import next_or_closed
 from ldtui.net.knownhosts import KNOWN, KnownHosts, host_pattern
 from ldtui.net.rpc import RpcClient, RpcError
 from ldtui.net.sshroute import Route, RouteError, chain, config_files, resolve
@@ -108,24 +109,7 @@ class PeerLink:
 
     async def recv(self, timeout: float) -> bytes | None:
         """The next frame; None once the link is gone. Raises TimeoutError after ``timeout``."""
-        frame = self.poll()
-        if frame is not None:
-            return frame
-        if self.closed:
-            return None
-        get = asyncio.ensure_future(self.rpc.binary.get())
-        lost = asyncio.ensure_future(self.rpc.closed.wait())
-        try:
-            done, _ = await asyncio.wait({get, lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            lost.cancel()
-            if not get.done():
-                get.cancel()
-        if get in done:
-            return get.result()
-        if lost in done:
-            return self.poll()
-        raise TimeoutError
+        return await next_or_closed(self.rpc.binary, self.rpc.closed, timeout=timeout)
 
     async def finish(self, timeout: float = 5.0) -> dict | None:
         """The target's own account of the end (its reply to ``migration.receive``)."""
