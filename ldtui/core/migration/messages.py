@@ -224,6 +224,15 @@ class DataChannel:
     """Hex; a fresh random key for this migration only."""
 
 
+def is_data(message) -> bool:
+    """A data message: it may travel on the migration's own data connections."""
+    return isinstance(message, (PageBatch, RuntimeImage))
+
+
+NATIVE, TUNNELLED = "native", "tunnelled"
+"""The two ways a migration's data messages travel (``DataPath.transport``)."""
+
+
 @attrs.frozen(kw_only=True)
 class DataPath:
     """How the data messages of this migration travel: ``native`` on ``streams`` direct

@@ -31,10 +31,9 @@ from ldtui.core.migration.events import LinkLost, LocalFailure, PagesRead, Recei
 from ldtui.core.migration.flow import WINDOW, Window
 from ldtui.core.migration.source import SourceState
 from ldtui.core.migration.messages import (
-    CheckResult, DataChannel, DataPath, PageBatch, PagesAck, RuntimeImage, TransferDone,
+    NATIVE, TUNNELLED, CheckResult, DataChannel, DataPath, PageBatch, PagesAck, TransferDone, is_data,
 )
 
-NATIVE, TUNNELLED = "native", "tunnelled"
 
 
 @attrs.frozen
@@ -44,10 +43,6 @@ class Outgoing:
     message: object
     data: bool = False
     seq: int = -1
-
-
-def is_data(message) -> bool:
-    return isinstance(message, (PageBatch, RuntimeImage))
 
 
 class SourceSession:

@@ -26,10 +26,9 @@ from ldtui.core.migration.events import LinkLost, LocalFailure, Timeout
 from ldtui.core.migration.flow import ACK_EVERY, WINDOW, InOrder, OrderError
 from ldtui.core.migration.target import TargetState
 from ldtui.core.migration.messages import (
-    CheckResult, DataChannel, DataPath, PageBatch, PagesAck, RuntimeImage, TransferDone,
+    TUNNELLED, CheckResult, DataChannel, DataPath, PagesAck, TransferDone, is_data,
 )
 
-NATIVE, TUNNELLED = "native", "tunnelled"
 
 
 class TargetSession:
@@ -74,7 +73,7 @@ class TargetSession:
                 self.transport, self.streams, self.reason = msg.transport, msg.streams, msg.reason
                 self._note_path()
                 return []
-            if isinstance(msg, (PageBatch, RuntimeImage)):
+            if is_data(msg):
                 seq, self._tunnel_seq = self._tunnel_seq, self._tunnel_seq + 1
                 if not self.transport:
                     self.transport = TUNNELLED
@@ -101,7 +100,7 @@ class TargetSession:
         makes a message that must wait for an earlier one independent of the caller's
         buffers (see ``flow.InOrder``)."""
         with self._lock:
-            if not isinstance(msg, (PageBatch, RuntimeImage)):
+            if not is_data(msg):
                 return self._garbled(f"a {type(msg).__name__} on a data connection")
             return self._data(seq, msg, keep)
 
