@@ -1,4 +1,4 @@
-"""The Logical Domains Manager of one host (SPEC M-1…M-7).
+"""The Logical Domains Manager of one host.
 
 ``Manager`` keeps the host's configuration in SQLite and the runtimes in the hypervisor
 model. Every command is one transaction: it either changes what it says or nothing at all,
@@ -56,7 +56,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
 
     Guarantees: configuration survives any crash (the store is committed per command and
     reconciled with the hypervisor at every start); a refused command changes nothing;
-    while a domain is being migrated, nothing changes its machine description (SPEC M-7).
+    while a domain is being migrated, nothing changes its machine description.
     """
 
     def __init__(self, machine: MachineSpec, state_dir: str | Path, *, clock: Callable[[], float] = time.time) -> None:
@@ -195,7 +195,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
         else:
             self._check_machine_quiet(d)
 
-    # -- migration locks (SPEC M-7, G-8) ---------------------------------------------------
+    # -- migration locks ---------------------------------------------------
     def migrating(self) -> dict[str, str]:
         """Domains held by a migration: name → migration id."""
         with self._lock:
@@ -227,7 +227,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
         with self._lock:
             self._migrating.pop(name, None)
 
-    # -- users and authorizations (SPEC M-6, S-5) -------------------------------------------
+    # -- users and authorizations -------------------------------------------
     @mutation
     def add_user(self, name: str, *, password: str | None = None, password_hash: str | None = None, keys=(),
                  authorizations=(READ, WRITE)) -> None:
@@ -257,7 +257,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
         return self.hv.get(d.uuid) if self.hv.has(d.uuid) else None
 
     def flags(self, d: Domain) -> str:
-        """Six columns (SPEC L-2): starting/stopping, normal/transition, delayed reconf,
+        """Six columns: starting/stopping, normal/transition, delayed reconf,
         control, service domain, migration role."""
         with self._lock:
             provides = self._provides_services(d.name)
@@ -326,7 +326,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
                 incoming_migration_enabled=self.settings.incoming_migration_enabled,
                 domains=rows, jobs=jobs, taken_at=now)
 
-    # -- the simulated guest (SPEC H-4) ---------------------------------------------------
+    # -- the simulated guest ---------------------------------------------------
     @mutation
     def set_guest(self, name: str, **settings) -> None:
         """Simulation control: write_rate, cpu_dr, bound_processes, processor_sets, seed."""

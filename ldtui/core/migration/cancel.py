@@ -11,7 +11,7 @@ from ldtui.core.model import MigrationRole
 
 
 def cancel_migration(manager, name: str) -> list:
-    """``ldm cancel-operation migration NAME`` (G-12, G-13); returns messages for the peer.
+    """``ldm cancel-operation migration NAME``; returns messages for the peer.
 
     On a source in ``e``: restore it. On a running source before GO: roll back (the
     returned ``Abort`` must reach the target). After GO, or on the target: refused with the

@@ -20,7 +20,7 @@ def error_entry(manager, name: str) -> dict | None:
 
 
 def restore_from_error(manager, name: str) -> None:
-    """Clear ``e`` and run the source domain again as it was (G-13).
+    """Clear ``e`` and run the source domain again as it was.
 
     Only correct once the operator has established that the target does not run it.
     """

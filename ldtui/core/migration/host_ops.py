@@ -1,6 +1,6 @@
 """The changes a migration makes to one host, each one store transaction.
 
-Shared by the live executors and by recovery after a restart (B-3), so that "roll the
+Shared by the live executors and by recovery after a restart, so that "roll the
 source back" or "remove the receiving domain" means the same whichever path gets there.
 Every function is idempotent: running it twice, or after a crash half-way, is harmless.
 """
@@ -24,7 +24,7 @@ def restore_source(manager, name: str, uuid: str, *, strands, reserved, was_acti
     """Put the source domain back as it was: all its vCPUs, running again if it ran.
 
     ``reclaim`` allows resuming an image that was handed off — only when the target
-    gave it back or the operator established it never ran there (G-13). Returns whether
+    gave it back or the operator established it never ran there. Returns whether
     the domain was found.
     """
     with manager.locked(), manager.store.transaction():
@@ -59,7 +59,7 @@ def destroy_source(manager, name: str, uuid: str) -> None:
 
 
 def enter_error(manager, name: str, uuid: str, info: MigrationInfo) -> None:
-    """Flag ``e``: suspended, data intact, waiting for the operator (G-13)."""
+    """Flag ``e``: suspended, data intact, waiting for the operator."""
     with manager.locked(), manager.store.transaction():
         d = find(manager, name, uuid)
         if d is None:
@@ -101,7 +101,7 @@ def complete_receiving(manager, name: str, uuid: str, *, was_active: bool) -> bo
 
 
 def set_progress(manager, name: str, uuid: str, percent: int) -> None:
-    """Persist the percentage ``ldm list -o status`` prints (L-4); it never goes back."""
+    """Persist the percentage ``ldm list -o status`` prints; it never goes back."""
     with manager.locked(), manager.store.transaction():
         d = find(manager, name, uuid)
         if d is not None and d.migration is not None and percent > d.migration.progress:

@@ -88,7 +88,7 @@ class Run:
                 return LocalFailure(e.message if isinstance(e, LdmError) else str(e))
         return handler(action)
 
-    # -- journal (B-3): committed before the phase's first act ---------------------------
+    # -- journal: committed before the phase's first act ---------------------------------
     def journal(self, phase: str, doc: dict) -> None:
         self.manager.store.journal_write(self.mig_id, self.role, self._journal_name, phase,
                                          {**doc, **self.journal_extra()}, self.manager.clock())

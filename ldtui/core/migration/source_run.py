@@ -1,4 +1,4 @@
-"""The source host's executor: a SourceMigration applied to a Manager (SPEC G-3, G-11)."""
+"""The source host's executor: a SourceMigration applied to a Manager."""
 
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ from ldtui.hv.hypervisor import RunState
 from ldtui.hv.machine import PAGE_SIZE
 
 BATCH_PAGES = 512
-"""Pages per PageBatch: 4 MiB before compression — one zstd frame, one data record. What a
-migration costs per batch (reading, the engine, the sessions, waking threads) is paid half
-as often as with 2 MiB; twice that gains nothing more (docs/PERFORMANCE.md)."""
+"""Pages per PageBatch (4 MiB before compression): one zstd frame, one data record. What a
+migration costs per batch (reading, the engine, the sessions, waking threads) is paid per
+batch, so larger batches cost less, up to the size past which nothing more was gained
+(docs/PERFORMANCE.md, "Data path")."""
 ZERO_PAGE = bytes(PAGE_SIZE)
 POOL_BUFFERS = 12
 """Page buffers kept for reuse: the window's batches in flight, the one being read, one spare."""
@@ -68,7 +69,7 @@ class SourceRun(Run):
                                      downtime_limit_ms=downtime_limit_ms)
         super().__init__(manager, engine, engine.mig_id)
         self.name = name
-        # M-7: the domain is held from the moment its migration is accepted, not only from
+        # The domain is held from the moment its migration is accepted, not only from
         # phase 2, so nothing changes it (or starts a second migration of it) while the
         # target runs its checks. A dry run holds nothing.
         if not dry_run:
@@ -90,7 +91,7 @@ class SourceRun(Run):
         self._full_round = False
         self._found = 0
         self.zero_pages = 0
-        """Pages of the domain's memory never sent because they read as zeros (B-2)."""
+        """Pages of the domain's memory never sent because they read as zeros."""
         self._suspended_at = 0.0
         self._resumed_at = 0.0
         self.jobs.runs[name] = self
@@ -134,7 +135,7 @@ class SourceRun(Run):
         return out
 
     def _publish(self) -> None:
-        """The detail of ``virsh domjobinfo`` for the jobs view and ``-o status`` (B-4)."""
+        """The detail of ``virsh domjobinfo`` for the jobs view and ``-o status``."""
         e = self.engine
         c = e.convergence
         self.jobs.update(self.mig_id, bytes_sent=e.pages_sent * PAGE_SIZE,
@@ -172,7 +173,7 @@ class SourceRun(Run):
         if rt.run_state is not RunState.RUNNING:
             raise LdmError("not-running", f"LDom {self.name} is not running")
         if len(rt.strands) > 1:
-            hv.shrink_vcpus(uuid, rt.strands[:1])  # CPU DR: the guest may refuse (G-6)
+            hv.shrink_vcpus(uuid, rt.strands[:1])  # CPU DR: the guest may refuse
         with self.manager.store.transaction():
             d = host_ops.find(self.manager, self.name, self.uuid)
             b = d.bindings
@@ -238,7 +239,7 @@ class SourceRun(Run):
             return LocalFailure(f"Unable to read the memory of LDom {self.name}: {e}")
 
     def _read_batch(self) -> PagesRead:
-        """Up to a batch of pages: one large read per run, zero pages picked out (B-2).
+        """Up to a batch of pages: one large read per run, zero pages picked out.
 
         With :attr:`reuse_buffers` the runs are read into one buffer of a small pool, the
         non-zero pages packed to its front in page order, so the batch's data is a view of

@@ -1,5 +1,6 @@
-"""One outgoing migration as a transport sees it: what to send now, on which path, what to
-read next, when the target has caught up (SPEC B-1, B-2, B-5, G-12).
+"""One outgoing migration as a transport sees it: what to send, on which path, and when.
+
+What to send now and on which path, what to read next, when the target has caught up.
 
 ``SourceSession`` wraps a ``SourceRun`` (the engine applied to this host) and owns the
 protocol's flow control, the way h2's connection object owns its windows:

@@ -1,4 +1,4 @@
-"""The target host's executor: a TargetMigration applied to a Manager (SPEC G-3, G-6, G-7)."""
+"""The target host's executor: a TargetMigration applied to a Manager."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ldtui.hv.memory import ZERO_PAGE
 
 class TargetRun(Run):
     """Receives one domain into ``manager``. ``user`` is who the peer link authenticated:
-    a migration needs solaris.ldoms.write on the target too (M-6)."""
+    a migration needs solaris.ldoms.write on the target too."""
 
     role = JOURNAL_TARGET
     _FORWARD = (RunChecks, CreateReceiving, ImportState, WritePages, VerifyDigest, ResumeReceived)
@@ -89,7 +89,7 @@ class TargetRun(Run):
                 if d.state == "active":
                     taken, reserved = binding.allocate_strands(m, free.strands, max(d.vcpus, 1), whole_cores=True)
                     # It arrives with the one vCPU it was shrunk to; the rest of its whole
-                    # cores stay reserved until it reboots (G-6).
+                    # cores stay reserved until it reboots.
                     strands, reserved = taken[:1], taken[1:] + reserved
                     blocks = binding.place_blocks(free.memory, d.blocks)
                     io: tuple[str, ...] = ()
@@ -177,7 +177,7 @@ class TargetRun(Run):
 
     def flush_precopy(self) -> None:
         """Live, while the source still runs: commit the pages written so far to the memory
-        file (fsync costs ~30 ms per GiB even on tmpfs), so the flushes after the source's
+        file (a flush costs time per GiB written, even on tmpfs), so the flushes after the source's
         suspend find little left. The transport calls it whenever it has caught up with
         the link, before it acknowledges — the source decides on the switchover after that."""
         with self.manager.locked():

@@ -1,4 +1,4 @@
-"""One incoming migration as a transport sees it (SPEC B-2, B-5, G-3).
+"""One incoming migration as a transport sees it.
 
 ``TargetSession`` wraps a ``TargetRun`` and gives its engine the messages in the order the
 source's engine produced them, whichever path each took:
