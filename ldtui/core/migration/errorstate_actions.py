@@ -15,8 +15,17 @@ from ldtui.core.model import MigrationRole
 
 
 def error_entry(manager, name: str) -> dict | None:
+    """The journal entry of ``name``'s migration that left it in ``e``, if there is one."""
     return next((e for e in manager.store.journal_entries()
                  if e["role"] == JOURNAL_SOURCE and e["domain"] == name and e["phase"] in SOURCE_AFTER_GO), None)
+
+
+def _in_error(manager, name: str):
+    """The domain ``name``, refused unless it is in ``e``, and its journal entry (or None)."""
+    d = manager.domain(name)
+    if d.migration_role is not MigrationRole.ERROR:
+        raise LdmError("no-migration-error", f"LDom {name} is not in the migration error state")
+    return d, error_entry(manager, name)
 
 
 def restore_from_error(manager, name: str) -> None:
@@ -25,10 +34,7 @@ def restore_from_error(manager, name: str) -> None:
     Only correct once the operator has established that the target does not run it.
     """
     with manager.locked():
-        d = manager.domain(name)
-        if d.migration_role is not MigrationRole.ERROR:
-            raise LdmError("no-migration-error", f"LDom {name} is not in the migration error state")
-        entry = error_entry(manager, name)
+        d, entry = _in_error(manager, name)
         doc = entry["doc"] if entry else {}
         mig_id = d.migration.id if d.migration else ""
         host_ops.restore_source(manager, name, d.uuid, strands=doc.get("strands", ()),
@@ -43,10 +49,7 @@ def restore_from_error(manager, name: str) -> None:
 def destroy_after_error(manager, name: str) -> None:
     """The target runs the domain: remove the suspended source copy in ``e``."""
     with manager.locked():
-        d = manager.domain(name)
-        if d.migration_role is not MigrationRole.ERROR:
-            raise LdmError("no-migration-error", f"LDom {name} is not in the migration error state")
-        entry = error_entry(manager, name)
+        d, entry = _in_error(manager, name)
         mig_id = d.migration.id if d.migration else (entry or {}).get("id", "")
         host_ops.destroy_source(manager, name, d.uuid)
         if entry:
