@@ -103,7 +103,7 @@ def remove_domain(ctx: Context, argv: list[str], spec: CommandSpec) -> Output:
         # suspended source copy in `e` goes. Only ever when named: `-a` never destroys a copy
         # in `e`.
         if "a" not in a.flags and ctx.manager.domain(name).migration_role is MigrationRole.ERROR:
-            from ldtui.core.migration.recovery import destroy_after_error
+            from ldtui.core.migration.errorstate_actions import destroy_after_error
             destroy_after_error(ctx.manager, name)
             return [f"Source copy of LDom {name} destroyed: the migration target now holds the only copy"]
         return ctx.manager.remove_domain(name)

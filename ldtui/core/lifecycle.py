@@ -1,5 +1,7 @@
-"""Domain lifecycle (SPEC M-1, M-5): inactive → bound → active and back, the control
-domain's factory default, and the reconciliation of store and hypervisor at every start."""
+"""Domain lifecycle: inactive → bound → active and back, and what each start reconciles.
+
+Also the control domain's factory default; at every start the store and the hypervisor are
+reconciled (the store wins for configuration)."""
 
 from __future__ import annotations
 
@@ -99,7 +101,7 @@ class LifecycleMixin:
         self._boot_runtime(d)
         return []
 
-    # -- restart safety (SPEC M-5) --------------------------------------------------------
+    # -- restart safety --------------------------------------------------------
     def reconcile(self) -> None:
         """Make the hypervisor match the store; the store wins for configuration.
 
@@ -222,11 +224,6 @@ class LifecycleMixin:
         return Bindings(strands=strands, reserved_strands=reserved, blocks=mem, maus=maus, io=io,
                         console_port=port, console_service=vcc), problems
 
-    def bind_problems(self, name: str, *, blocks=None, whole_cores: bool = False) -> list[LdmError]:
-        """Every reason binding ``name`` would fail now (empty: it would bind)."""
-        with self._lock:
-            return self._plan_binding(self._get(name), blocks=blocks, whole_cores=whole_cores)[1]
-
     def _bind(self, d: Domain, *, blocks=None, whole_cores: bool = False) -> None:
         b, problems = self._plan_binding(d, blocks=blocks, whole_cores=whole_cores)
         if problems:
@@ -303,7 +300,7 @@ class LifecycleMixin:
     @mutation
     def stop_domain(self, name: str, *, force: bool = False, reboot: bool = False) -> list[str]:
         """Stop (or with ``reboot`` restart) a domain; the control domain only reboots, and
-        its reboot applies a pending delayed reconfiguration (SPEC M-4)."""
+        its reboot applies a pending delayed reconfiguration."""
         d = self._get(name)
         self._check_machine_quiet(d)
         if d.state is not DomainState.ACTIVE:
@@ -315,7 +312,7 @@ class LifecycleMixin:
             return self._reboot_control(d)
         if not force and not reboot:
             self._refuse_if_serving(d, "stop")
-        # A reboot ends the wait for reserved strands of whole cores (SPEC G-6).
+        # A reboot ends the wait for reserved strands of whole cores.
         d.bindings = attrs.evolve(d.bindings, reserved_strands=())
         d.state = DomainState.ACTIVE if reboot else DomainState.BOUND
         d.started_at = self.clock() if reboot else 0.0

@@ -1,4 +1,4 @@
-"""The Logical Domains Manager of one host (SPEC M-1…M-7).
+"""The Logical Domains Manager of one host.
 
 ``Manager`` keeps the host's configuration in SQLite and the runtimes in the hypervisor
 model. Every command is one transaction: it either changes what it says or nothing at all,
@@ -13,15 +13,16 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 
 from ldtui.core import binding
-from ldtui.core.auth import hash_password, verify_password
+from ldtui.core.auth import hash_password
 from ldtui.core.errors import AuthError, LdmError
 from ldtui.core.lifecycle import LifecycleMixin
+from ldtui.core.migration.refusals import being_migrated
 from ldtui.core.model import READ, WRITE, Domain, DomainState, HostSettings, MigrationRole, User
 from ldtui.core.mutation import mutation
 from ldtui.core.resources import ResourcesMixin
@@ -55,7 +56,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
 
     Guarantees: configuration survives any crash (the store is committed per command and
     reconciled with the hypervisor at every start); a refused command changes nothing;
-    while a domain is being migrated, nothing changes its machine description (SPEC M-7).
+    while a domain is being migrated, nothing changes its machine description.
     """
 
     def __init__(self, machine: MachineSpec, state_dir: str | Path, *, clock: Callable[[], float] = time.time) -> None:
@@ -73,6 +74,11 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
             if not self.store.domains():
                 self._factory_default()
         self.reconcile()
+
+    def locked(self) -> contextlib.AbstractContextManager:
+        """The host lock, for ``with``: while it is held no other thread reads or changes
+        this manager. Re-entrant, so a command may call another under it."""
+        return self._lock
 
     def close(self) -> None:
         with self._lock:
@@ -158,7 +164,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
 
     def _check_not_locked(self, d: Domain) -> None:
         if d.name in self._migrating or d.migration_role in (MigrationRole.SOURCE, MigrationRole.TARGET):
-            raise LdmError("migrating", f"Operation not allowed: domain {d.name} is being migrated")
+            raise being_migrated(d.name)
         if d.migration_role is MigrationRole.ERROR:
             raise LdmError("migration-error", f"Operation not allowed: domain {d.name} is in the migration "
                                               f"error state; if the target runs it, destroy this copy with ldm remove-domain "
@@ -189,7 +195,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
         else:
             self._check_machine_quiet(d)
 
-    # -- migration locks (SPEC M-7, G-8) ---------------------------------------------------
+    # -- migration locks ---------------------------------------------------
     def migrating(self) -> dict[str, str]:
         """Domains held by a migration: name → migration id."""
         with self._lock:
@@ -199,67 +205,44 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
         """Refuse to start moving ``name`` while the host has a delayed reconfiguration."""
         with self._lock:
             d = self._get(name)
-            ctl = self._control()
-            if ctl is not None and ctl.pending is not None:
-                raise LdmError("reconf-pending", f"Unable to migrate LDom {name}: a delayed reconfiguration "
-                                                 f"of the {ctl.name} domain is pending on {self.hostname}")
+            self._check_no_reconf_for_migration(name)
             if name in self._migrating:
-                raise LdmError("migrating", f"Operation not allowed: domain {d.name} is being migrated")
-
-    def check_not_migrating(self, name: str | None = None) -> None:
-        """Raise if ``name`` (or, with no name, any domain of this host) is being migrated."""
-        with self._lock:
-            if name is None:
-                if self._migrating:
-                    busy = next(iter(self._migrating))
-                    raise LdmError("migration-in-progress", f"Operation not allowed: a migration of domain "
-                                                            f"{busy} is in progress on this machine")
-                return
-            if name in self._migrating:
-                raise LdmError("migrating", f"Operation not allowed: domain {name} is being migrated")
+                raise being_migrated(d.name)
 
     def begin_migration(self, name: str, migration_id: str = "") -> None:
         """Take the lock for ``name`` (on the target: the name it is about to receive)."""
         with self._lock:
             if name in self._migrating:
-                raise LdmError("migrating", f"Operation not allowed: domain {name} is being migrated")
-            ctl = self._control()
-            if ctl is not None and ctl.pending is not None:
-                raise LdmError("reconf-pending", f"Unable to migrate LDom {name}: a delayed reconfiguration "
-                                                 f"of the {ctl.name} domain is pending on {self.hostname}")
+                raise being_migrated(name)
+            self._check_no_reconf_for_migration(name)
             self._migrating[name] = migration_id or name
+
+    def _check_no_reconf_for_migration(self, name: str) -> None:
+        ctl = self._control()
+        if ctl is not None and ctl.pending is not None:
+            raise LdmError("reconf-pending", f"Unable to migrate LDom {name}: a delayed reconfiguration "
+                                             f"of the {ctl.name} domain is pending on {self.hostname}")
 
     def end_migration(self, name: str) -> None:
         with self._lock:
             self._migrating.pop(name, None)
 
-    @contextlib.contextmanager
-    def migration_lock(self, name: str, migration_id: str = "") -> Iterator[None]:
-        """Hold ``name`` for a migration: released however the block ends."""
-        self.begin_migration(name, migration_id)
-        try:
-            yield
-        finally:
-            self.end_migration(name)
-
-    # -- users and authorizations (SPEC M-6, S-5) -------------------------------------------
+    # -- users and authorizations -------------------------------------------
     @mutation
-    def add_user(self, name: str, *, password: str | None = None, keys=(),
+    def add_user(self, name: str, *, password: str | None = None, password_hash: str | None = None, keys=(),
                  authorizations=(READ, WRITE)) -> None:
-        """Create or replace a login; the password is kept only as a salted hash."""
+        """Create or replace a login; the password is kept only as a salted hash (``password``
+        is hashed here; a host file gives ``password_hash`` already hashed)."""
         if not name or any(c in name for c in " \t:/@"):
             raise LdmError("bad-user", f"Invalid user name: {name!r}")
-        self.store.save_user(User(name=name, password_hash=hash_password(password) if password else "",
+        if password_hash is None:
+            password_hash = hash_password(password) if password else ""
+        self.store.save_user(User(name=name, password_hash=password_hash,
                                   keys=list(keys), authorizations=list(authorizations)))
 
     def users(self) -> list[User]:
         with self._lock:
             return self.store.users()
-
-    def verify_login(self, name: str, password: str) -> bool:
-        with self._lock:
-            u = self.store.user(name)
-        return bool(u and u.password_hash and verify_password(u.password_hash, password))
 
     def authorize(self, user: str, auth: str) -> None:
         with self._lock:
@@ -274,7 +257,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
         return self.hv.get(d.uuid) if self.hv.has(d.uuid) else None
 
     def flags(self, d: Domain) -> str:
-        """Six columns (SPEC L-2): starting/stopping, normal/transition, delayed reconf,
+        """Six columns: starting/stopping, normal/transition, delayed reconf,
         control, service domain, migration role."""
         with self._lock:
             provides = self._provides_services(d.name)
@@ -317,10 +300,10 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
             return str(d.bindings.console_port)
         return ""
 
-    def vcpus_of(self, d: Domain) -> int:
+    def _vcpus_of(self, d: Domain) -> int:
         return len(d.bindings.strands) if d.bindings is not None else d.constraints.vcpus
 
-    def memory_of(self, d: Domain) -> int:
+    def _memory_of(self, d: Domain) -> int:
         return d.bindings.memory_size if d.bindings is not None else d.constraints.memory_size
 
     def snapshot(self) -> HostSnapshot:
@@ -331,7 +314,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
             now = self.clock()
             running = {j.domain: j for j in jobs if j.state == "running"}
             rows = tuple(DomainRow(name=d.name, state=d.state.value, flags=self.flags(d), cons=self.console(d),
-                                   vcpus=self.vcpus_of(d), memory=self.memory_of(d), util=self.util(d),
+                                   vcpus=self._vcpus_of(d), memory=self._memory_of(d), util=self.util(d),
                                    uptime=self.uptime(d, now),
                                    migration=running.get(d.name) or _recorded_migration(d, jobs))
                          for d in doms)
@@ -343,7 +326,7 @@ class Manager(LifecycleMixin, ResourcesMixin, ServicesMixin):
                 incoming_migration_enabled=self.settings.incoming_migration_enabled,
                 domains=rows, jobs=jobs, taken_at=now)
 
-    # -- the simulated guest (SPEC H-4) ---------------------------------------------------
+    # -- the simulated guest ---------------------------------------------------
     @mutation
     def set_guest(self, name: str, **settings) -> None:
         """Simulation control: write_rate, cpu_dr, bound_processes, processor_sets, seed."""

@@ -1,5 +1,7 @@
-"""``ldmd``'s migration service: performs ``ldm migrate-domain`` and ``cancel-operation
-migration`` and receives domains from other managers (SPEC G-1…G-14, B-5).
+"""``ldmd``'s migration service: sends domains to other managers and receives them.
+
+It performs ``ldm migrate-domain`` and ``cancel-operation migration`` and receives domains
+from other managers.
 
 The engines and the sessions around them decide (``core.migration``); the pumps
 (``net.source_pump``, ``net.target_pump``) move their messages: control on the SSH peer
@@ -8,7 +10,7 @@ opens the peer link, picks the transport from the request and the host's ``[migr
 table, and keeps the operator's side of a migration: every wait has a timeout, and the
 operator's ``ldm`` going away (a KILL closes its channel) cancels the migration, while a
 hang-up of its shell — the client keeps the channel open and stops printing — lets it go
-on (G-12).
+on.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from ldtui.net.target_pump import DataPlaneSettings, TargetPump
 log = logging.getLogger("ldtui.net.migrate")
 
 WAIT_TIMEOUT = 30.0
-"""The longest a manager waits for its peer's next message before giving up (S-4)."""
+"""The longest a manager waits for its peer's next message before giving up."""
 
 
 def failure_lines(name: str, lines, *, dry_run: bool) -> list[str]:
@@ -129,7 +131,7 @@ class MigrationService:
         try:
             await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
             if not task.done():
-                # The operator's ldm was killed: that is a cancel (G-12). After GO it is
+                # The operator's ldm was killed: that is a cancel. After GO it is
                 # refused and the migration finishes in the background.
                 try:
                     cancel_migration(self.manager, name)
@@ -175,7 +177,7 @@ class MigrationService:
         address = self.ldmd.peers.get(req.host) or (None if route.jumps else (route.target.host, route.target.port))
         policy = CompressionPolicy(cap=req.bandwidth, peer_on_this_host=on_this_host(address))
         if req.bandwidth:
-            run.jobs.update(run.mig_id, bandwidth_cap=req.bandwidth)     # the status shows it (B-4)
+            run.jobs.update(run.mig_id, bandwidth_cap=req.bandwidth)     # the status shows it
         session = SourceSession(run, policy=policy, transport=TUNNELLED if tunnelled else NATIVE, streams=streams,
                                 tunnel_reason=why)
         pump = SourcePump(session, link, wait_timeout=self.wait_timeout, pacer=Pacer(req.bandwidth),
@@ -208,7 +210,7 @@ class MigrationService:
                                        notes=outcome.notes)
 
     def _knows(self, host: str) -> bool:
-        """Whether this host's [peers] table or ssh_config names ``host`` (S-3)."""
+        """Whether this host's [peers] table or ssh_config names ``host``."""
         try:
             self.ldmd.peer_route(host)
         except PeerUnavailable as e:
@@ -251,7 +253,7 @@ class MigrationService:
 
 
 def install(ldmd, **options) -> MigrationService:
-    """Give ``ldmd`` its migration service and settle what a restart interrupted (B-3).
+    """Give ``ldmd`` its migration service and settle what a restart interrupted.
 
     Call once, after the Manager exists and before ``ldmd`` serves anyone.
     """

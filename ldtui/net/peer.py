@@ -1,4 +1,4 @@
-"""The channel between two managers that a migration runs over (SPEC G-2, S-3, S-4).
+"""The channel between two managers that a migration runs over.
 
 The source ``ldmd`` logs in to the target ``ldmd`` over SSH as the operator's target user
 (password from ``ldm migrate-domain``), after checking the target's host key against the
@@ -6,21 +6,21 @@ host's known_hosts file, and opens the ``ldtui-rpc`` subsystem. The way there is
 target's :func:`peer_route`: its ``[peers]`` address (or the host's ssh_config's HostName
 and Port), through the jump hosts of ``[jumps]`` or the ssh_config's ProxyJump, each
 logged in to with its IdentityFile or this host's own key and its key checked against the
-same known_hosts file (S-3). One request,
+same known_hosts file. One request,
 ``migration.receive``, then carries the migration's frames (``core.migration.codec``) both
 ways as BINARY frames until the target's engine is done. SSH keepalive (2 s × 3) notices a
 dead peer; every read has a timeout.
 
-The channel is tuned for throughput (B-2), by measurement on loopback (docs/PERFORMANCE.md):
-asyncssh's default 2 MiB window and 32 KiB packets carry ~0.33 GB/s of AES-GCM; an 8 MiB
-window and 256 KiB packets ~0.6 GB/s (16 MiB adds nothing; 64 KiB packets lose a fifth).
+The channel is tuned for throughput, by measurement on loopback: a larger window and
+larger packets than asyncssh's defaults nearly double what one channel carries, and larger
+still adds nothing (the figures: docs/PERFORMANCE.md, "Measurements behind the choices").
 The window is the receiver's: ``ldmd``'s server uses :data:`CHANNEL_WINDOW` too.
 
-Crypto units (SPEC B-2, the seed's note that MAUs in the primary domains speed migration
-up): a T2's MAU is an AES engine; here AES-NI plays its part. When the source's primary
-domain holds crypto units the link offers AES-GCM first (hardware AES, ~0.6 GB/s here);
-without them ChaCha20-Poly1305 (a software cipher, ~0.4 GB/s here), as a manager without
-an AES engine would choose. The speed-up is measured, not asserted: both ciphers really run.
+Crypto units (the seed's note that MAUs in the primary domains speed migration up): a T2's
+MAU is an AES engine; here AES-NI plays its part. When the source's primary domain holds
+crypto units the link offers AES-GCM first (hardware AES, the faster of the two); without
+them ChaCha20-Poly1305 (a software cipher), as a manager without an AES engine would
+choose. The speed-up is measured, not asserted: both ciphers really run.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import asyncssh
 import attrs
 
 from ldtui.net.connect import ConnectError, open_tunnel
+from ldtui.net.inbox import next_or_closed
 from ldtui.net.knownhosts import KNOWN, KnownHosts, host_pattern
 from ldtui.net.rpc import RpcClient, RpcError
 from ldtui.net.sshroute import Route, RouteError, chain, config_files, resolve
@@ -48,7 +49,8 @@ CHANNEL_MAX_PACKET = 256 << 10
 CIPHERS_WITH_CRYPTO_UNITS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com")
 CIPHERS_SOFTWARE = ("chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 KEEPALIVE = (2.0, 3)
-"""Seconds between keepalives and how many may go unanswered: a dead peer shows within ~6 s."""
+"""Seconds between keepalives and how many may go unanswered: a dead peer shows once that
+many in a row went unanswered."""
 CONNECT_TIMEOUT = 10.0
 
 
@@ -108,24 +110,7 @@ class PeerLink:
 
     async def recv(self, timeout: float) -> bytes | None:
         """The next frame; None once the link is gone. Raises TimeoutError after ``timeout``."""
-        frame = self.poll()
-        if frame is not None:
-            return frame
-        if self.closed:
-            return None
-        get = asyncio.ensure_future(self.rpc.binary.get())
-        lost = asyncio.ensure_future(self.rpc.closed.wait())
-        try:
-            done, _ = await asyncio.wait({get, lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            lost.cancel()
-            if not get.done():
-                get.cancel()
-        if get in done:
-            return get.result()
-        if lost in done:
-            return self.poll()
-        raise TimeoutError
+        return await next_or_closed(self.rpc.binary, self.rpc.closed, timeout=timeout)
 
     async def finish(self, timeout: float = 5.0) -> dict | None:
         """The target's own account of the end (its reply to ``migration.receive``)."""
@@ -157,7 +142,7 @@ def has_crypto_units(manager) -> bool:
 
 def peer_route(hostname: str, peers: dict[str, tuple[str, int]], *, jumps: dict[str, str] | None = None,
                ssh_config: str | Path | None = None) -> Route:
-    """How this host reaches ``hostname``'s manager (S-3).
+    """How this host reaches ``hostname``'s manager.
 
     The address is the ``[peers]`` entry, else the ssh_config's HostName and Port for that
     name; the jump hosts are the ``[jumps]`` entry, else the ssh_config's ProxyJump (jump
@@ -252,7 +237,7 @@ def _close(tunnel) -> None:
 
 
 async def _connect_jumps(hostname, route: Route, key, known_hosts, timeout, keepalive):
-    """The SSH connection to the last jump host in front of ``hostname`` (S-3)."""
+    """The SSH connection to the last jump host in front of ``hostname``."""
     if not known_hosts:
         raise PeerUnavailable("host-key", f"Host key verification failed: no known_hosts file to check "
                                           f"jump host {route.jumps[0].label} for {hostname}")
@@ -268,7 +253,7 @@ async def _connect_jumps(hostname, route: Route, key, known_hosts, timeout, keep
 async def report_from(hostname: str, peers, user: str, password: str, name: str, *,
                       known_hosts, timeout: float = CONNECT_TIMEOUT, route: Route | None = None,
                       jump_key=None) -> dict:
-    """Ask ``hostname``'s manager what it knows of domain ``name`` (the recovery wizard, T-6)."""
+    """Ask ``hostname``'s manager what it knows of domain ``name`` (the recovery wizard)."""
     conn, rpc = await _connect(hostname, route or peer_route(hostname, peers), user, password,
                                known_hosts=known_hosts, keepalive=KEEPALIVE, timeout=timeout, jump_key=jump_key)
     try:

@@ -23,6 +23,7 @@ from ldtui.core.migration.codec import CodecError, decode
 from ldtui.core.migration.messages import DataChannel, PageBatch
 from ldtui.core.migration.target_session import TargetSession
 from ldtui.net.dataplane import DataListener, DataPlaneError, StreamReceiver
+from ldtui.net.inbox import next_or_closed
 from ldtui.net.source_pump import SEQ_BYTES
 
 log = logging.getLogger("ldtui.net.migrate")
@@ -123,40 +124,28 @@ class TargetPump:
         """The next control frame; ``None`` once the source is gone; ``...`` when a data
         stream has news. Raises ``TimeoutError`` when neither path brought anything for
         ``wait_timeout``."""
+        receiving, woken = self._receiving, None
+
+        def also():
+            nonlocal woken
+            woken = asyncio.ensure_future(self._woken.wait())
+            return [receiving, woken] if receiving is not None and not receiving.done() else [woken]
+
         try:
-            return self.ctx.binary.get_nowait()
-        except asyncio.QueueEmpty:
-            pass
-        if self.ctx.closed.is_set():
-            return None
-        get = asyncio.ensure_future(self.ctx.binary.get())
-        lost = asyncio.ensure_future(self.ctx.closed.wait())
-        woken = asyncio.ensure_future(self._woken.wait())
-        waits = {get, lost, woken}
-        if self._receiving is not None and not self._receiving.done():
-            waits.add(self._receiving)
-        try:
-            while True:
-                left = self._heard + self.wait_timeout - time.monotonic()
-                done, _ = await asyncio.wait(waits, timeout=max(left, 0.0), return_when=asyncio.FIRST_COMPLETED)
-                if done:
-                    break
-                if time.monotonic() - self._heard >= self.wait_timeout:
-                    raise TimeoutError
+            got = await next_or_closed(self.ctx.binary, self.ctx.closed, also=also,
+                                       timeout=lambda: self._heard + self.wait_timeout - time.monotonic())
         finally:
-            for w in (lost, woken):
-                w.cancel()
-            if not get.done():
-                get.cancel()
+            if woken is not None:
+                woken.cancel()
+        if woken is None:
+            return got  # it was there already, or the source was gone: nothing was waited for
         self._woken.clear()
-        if get in done:
-            return get.result()
-        if self._receiving is not None and self._receiving in done:
+        if got is receiving and receiving is not None:
             self._data_ended()
             return ...
-        if woken in done:
+        if got is woken:
             return ...
-        return None
+        return got
 
     async def _send(self, messages) -> bool:
         from ldtui.core.migration.codec import encode

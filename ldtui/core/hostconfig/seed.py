@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import attrs
+
 from ldtui.core.errors import LdmError
 from ldtui.core.hostconfig.values import DomainConfig, HostConfig, HostConfigError, ServiceConfig
 
@@ -10,12 +12,10 @@ from ldtui.core.hostconfig.values import DomainConfig, HostConfig, HostConfigErr
 def apply_users(manager, cfg: HostConfig) -> None:
     """Users and host settings follow the file at every start: editing the file and
     restarting ``ldmd`` is how an administrator changes a password or a property."""
-    from ldtui.core.model import User
     with manager.store.transaction():
         for u in cfg.users:
-            manager.store.save_user(User(name=u.name, password_hash=u.password_hash, keys=list(u.keys),
-                                         authorizations=list(u.authorizations)))
-        manager.store.save_host_settings(cfg.settings)
+            manager.add_user(u.name, password_hash=u.password_hash, keys=u.keys, authorizations=u.authorizations)
+        manager.set_settings(**attrs.asdict(cfg.settings, recurse=False))
 
 
 def apply_seed(manager, cfg: HostConfig) -> bool:

@@ -11,7 +11,9 @@ from ldtui.core.migration.errorstate import (
 )
 from ldtui.core.migration.events import Cancel, LinkLost, Outcome, Timeout
 from ldtui.core.migration.jobs import Jobs, jobs_of
-from ldtui.core.migration.recovery import cancel_migration, recover, restore_from_error
+from ldtui.core.migration.cancel import cancel_migration
+from ldtui.core.migration.errorstate_actions import restore_from_error
+from ldtui.core.migration.restart import recover
 from ldtui.core.migration.source import (
     SourceMigration, SourceState, connection_refused_lines, unknown_target_lines,
 )

@@ -70,7 +70,7 @@ def target_unmet(manager, offer: Offer) -> ChecksDone:
     settings = manager.settings
     if not settings.migration_supported or not settings.incoming_migration_enabled:
         return ChecksDone(unmet=(), refused=True)
-    with manager._lock:
+    with manager.locked():
         domains = manager.store.domains()
         free = binding.free_resources(manager.machine, domains)
         unmet: list[str] = []

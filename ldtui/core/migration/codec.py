@@ -21,6 +21,7 @@ import cattrs
 import zstandard
 
 from ldtui.core.migration.messages import MESSAGE_TYPES, PageBatch, RuntimeImage
+from ldtui.core.migration.pageruns import page_runs
 from ldtui.core.store import converter
 from ldtui.hv.guest import GuestSettings
 from ldtui.hv.machine import PAGE_SIZE
@@ -136,13 +137,7 @@ def pack_pages(data, *, compress: bool = True) -> tuple[bytes, bool]:
 
 def _runs(numbers) -> list[list[int]]:
     """Page numbers as [first, count] runs: a batch of consecutive pages is one pair."""
-    out: list[list[int]] = []
-    for n in numbers:
-        if out and out[-1][0] + out[-1][1] == n:
-            out[-1][1] += 1
-        else:
-            out.append([n, 1])
-    return out
+    return [[first, count] for first, count in page_runs(numbers)]
 
 
 def _unruns(runs, what: str) -> tuple[int, ...]:

@@ -13,7 +13,7 @@ import enum
 import attrs
 
 from ldtui.core.errors import LdmError
-from ldtui.core.migration.recovery import destroy_after_error, restore_from_error
+from ldtui.core.migration.errorstate_actions import destroy_after_error, restore_from_error
 from ldtui.core.model import Domain, DomainState, MigrationRole
 
 

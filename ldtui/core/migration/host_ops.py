@@ -1,6 +1,6 @@
 """The changes a migration makes to one host, each one store transaction.
 
-Shared by the live executors and by recovery after a restart (B-3), so that "roll the
+Shared by the live executors and by recovery after a restart, so that "roll the
 source back" or "remove the receiving domain" means the same whichever path gets there.
 Every function is idempotent: running it twice, or after a crash half-way, is harmless.
 """
@@ -24,10 +24,10 @@ def restore_source(manager, name: str, uuid: str, *, strands, reserved, was_acti
     """Put the source domain back as it was: all its vCPUs, running again if it ran.
 
     ``reclaim`` allows resuming an image that was handed off — only when the target
-    gave it back or the operator established it never ran there (G-13). Returns whether
+    gave it back or the operator established it never ran there. Returns whether
     the domain was found.
     """
-    with manager._lock, manager.store.transaction():
+    with manager.locked(), manager.store.transaction():
         d = find(manager, name, uuid)
         if d is None:
             return False
@@ -52,15 +52,15 @@ def restore_source(manager, name: str, uuid: str, *, strands, reserved, was_acti
 
 def destroy_source(manager, name: str, uuid: str) -> None:
     """The target runs the domain now: this copy and its bindings go (phase 4)."""
-    with manager._lock, manager.store.transaction():
+    with manager.locked(), manager.store.transaction():
         if find(manager, name, uuid) is not None:
             manager.store.delete_domain(name)
         manager.hv.destroy(uuid)
 
 
 def enter_error(manager, name: str, uuid: str, info: MigrationInfo) -> None:
-    """Flag ``e``: suspended, data intact, waiting for the operator (G-13)."""
-    with manager._lock, manager.store.transaction():
+    """Flag ``e``: suspended, data intact, waiting for the operator."""
+    with manager.locked(), manager.store.transaction():
         d = find(manager, name, uuid)
         if d is None:
             return
@@ -72,7 +72,7 @@ def enter_error(manager, name: str, uuid: str, info: MigrationInfo) -> None:
 
 def remove_receiving(manager, name: str, uuid: str) -> None:
     """Undo phase 2 on the target: the receiving domain and its runtime disappear."""
-    with manager._lock, manager.store.transaction():
+    with manager.locked(), manager.store.transaction():
         d = find(manager, name, uuid)
         if d is not None:
             if d.migration_role is not MigrationRole.TARGET:
@@ -86,7 +86,7 @@ def remove_receiving(manager, name: str, uuid: str) -> None:
 def complete_receiving(manager, name: str, uuid: str, *, was_active: bool) -> bool:
     """After ``Go``: run the received image (once — the generation guard sees to that) and
     make the domain an ordinary one. Returns whether the domain was found."""
-    with manager._lock, manager.store.transaction():
+    with manager.locked(), manager.store.transaction():
         d = find(manager, name, uuid)
         if d is None:
             return False
@@ -101,8 +101,8 @@ def complete_receiving(manager, name: str, uuid: str, *, was_active: bool) -> bo
 
 
 def set_progress(manager, name: str, uuid: str, percent: int) -> None:
-    """Persist the percentage ``ldm list -o status`` prints (L-4); it never goes back."""
-    with manager._lock, manager.store.transaction():
+    """Persist the percentage ``ldm list -o status`` prints; it never goes back."""
+    with manager.locked(), manager.store.transaction():
         d = find(manager, name, uuid)
         if d is not None and d.migration is not None and percent > d.migration.progress:
             d.migration = attrs.evolve(d.migration, progress=percent)

@@ -1,11 +1,11 @@
-"""The messages two managers exchange to move a domain (SPEC G-3).
+"""The messages two managers exchange to move a domain.
 
 Every message is a frozen value; ``codec`` turns them into frames and back. The order of a
 successful exchange (source → target unless marked ←):
 
     Offer → ← CheckResult → RuntimeImage → PageBatch… → TransferDone → ← Ready → Go → ← Resumed
 
-A live migration (B-1) sends pre-copy rounds of pages while the domain still runs, before
+A live migration sends pre-copy rounds of pages while the domain still runs, before
 the runtime image; the pages after the image are only those dirtied since the last round:
 
     Offer(live) → ← CheckResult → PageBatch(round 0…n)… → RuntimeImage → PageBatch(final)…
@@ -14,7 +14,7 @@ the runtime image; the pages after the image are only those dirtied since the la
 ``Abort`` may travel either way before ``Go``; it means "this migration is over, undo".
 
 The *data messages* — the runtime image and the page batches — travel on the migration's
-own data connections (B-5) unless they are tunnelled through the control link; everything
+own data connections unless they are tunnelled through the control link; everything
 else, and ``PagesAck``, always takes the control link. The sessions around the engines
 (``source_session``, ``target_session``) set up the data path (``DataChannel``, ``DataPath``)
 and restore the order the engines rely on; the engines never see those three messages.
@@ -26,15 +26,15 @@ import attrs
 
 from ldtui.core.model import Constraints
 from ldtui.hv.guest import GuestSettings
-from ldtui.hv.hypervisor import MemoryBlock
+from ldtui.hv.hypervisor import MemoryBlock, RuntimeState
 
 PROTOCOL = 1
-"""The migration protocol this manager speaks; a peer with another one is refused (G-4)."""
+"""The migration protocol this manager speaks; a peer with another one is refused."""
 
 
 @attrs.frozen(kw_only=True)
 class MachineInfo:
-    """What the target must know of the source machine to judge a move (G-6, G-8)."""
+    """What the target must know of the source machine to judge a move."""
 
     hostname: str
     processor: str
@@ -43,7 +43,7 @@ class MachineInfo:
     manager_version: str
     firmware: str = ""
     delayed_reconf: bool = False
-    """The source's control domain has a delayed reconfiguration pending (G-8)."""
+    """The source's control domain has a delayed reconfiguration pending."""
 
 
 @attrs.frozen(kw_only=True)
@@ -81,7 +81,7 @@ class Offer:
     source_unmet: tuple[str, ...] = ()
     """Requirements the source found unmet on its own side (CPU DR in the guest, …)."""
     live: bool = False
-    """Pre-copy while the domain runs (B-1): pages may come before the runtime image."""
+    """Pre-copy while the domain runs: pages may come before the runtime image."""
 
 
 @attrs.frozen(kw_only=True)
@@ -91,7 +91,7 @@ class CheckResult:
     ok: bool
     unmet: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
-    """Kept but unmet constraints that do not stop the move (NIU hybrid I/O, G-8)."""
+    """Kept but unmet constraints that do not stop the move (NIU hybrid I/O)."""
     refused: bool = False
     """The target does not take incoming migrations at all (seed example 8-4)."""
 
@@ -108,7 +108,23 @@ class RuntimeImage:
     vcpus: int
     total_pages: int
     """An upper bound of the pages that follow (the memory's data extents); zero pages are
-    never sent (B-2). In a live migration: the pages still dirty at the suspend."""
+    never sent. In a live migration: the pages still dirty at the suspend."""
+
+    @classmethod
+    def from_runtime(cls, state: RuntimeState, *, total_pages: int) -> "RuntimeImage":
+        """The image of an exported runtime: every field of it but the uuid, which the
+        target gives its own receiving domain."""
+        return cls(**_runtime_fields(state), total_pages=total_pages)
+
+    def to_runtime(self, uuid: str) -> RuntimeState:
+        """The runtime to import into the receiving domain ``uuid``."""
+        return RuntimeState(uuid=uuid, **_runtime_fields(self))
+
+
+def _runtime_fields(value) -> dict:
+    """The fields a runtime and its image share, named by the runtime: a field added to
+    ``RuntimeState`` and not to the image fails at once, on either side."""
+    return {f.name: getattr(value, f.name) for f in attrs.fields(RuntimeState) if f.name != "uuid"}
 
 
 @attrs.frozen(kw_only=True)
@@ -116,7 +132,7 @@ class PageBatch:
     """Phase 3: some memory pages, and how far the transfer has come.
 
     ``numbers[i]`` is the page whose contents are ``data[i * PAGE_SIZE:(i + 1) * PAGE_SIZE]``;
-    ``zeros`` are pages that now read as zeros: a marker each, no contents (B-2). Zero pages
+    ``zeros`` are pages that now read as zeros: a marker each, no contents. Zero pages
     of the first copy are never sent at all (the receiving memory starts as zeros); only a
     page that was data and became zeros in a later pre-copy round needs a marker.
     """
@@ -154,7 +170,7 @@ class PagesAck:
 
     The source keeps only a window of batches unacknowledged, so a target slower than the
     link never hoards frames in memory, and what the source sends after its suspend never
-    waits behind a backlog (downtime, B-1). The transports handle it; engines never see it.
+    waits behind a backlog (that would be downtime). The transports handle it; engines never see it.
     """
 
     batches: int
@@ -206,6 +222,15 @@ class DataChannel:
     cipher: str
     secret: str = attrs.field(repr=False)
     """Hex; a fresh random key for this migration only."""
+
+
+def is_data(message) -> bool:
+    """A data message: it may travel on the migration's own data connections."""
+    return isinstance(message, (PageBatch, RuntimeImage))
+
+
+NATIVE, TUNNELLED = "native", "tunnelled"
+"""The two ways a migration's data messages travel (``DataPath.transport``)."""
 
 
 @attrs.frozen(kw_only=True)

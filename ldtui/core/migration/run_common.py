@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections import deque
 
 from ldtui.core.errors import LdmError
+from ldtui.core.migration import host_ops
 from ldtui.core.migration.events import Finished, Journal, LocalFailure, Send
 from ldtui.core.migration.jobs import jobs_of
 from ldtui.hv.hypervisor import HvError
 
 JOURNAL_SOURCE = "source"
 JOURNAL_TARGET = "target"
+
+JOB_STATE = {"completed": "completed", "passed": "completed", "failed": "failed", "refused": "failed",
+             "cancelled": "cancelled", "error": "error"}
+"""The jobs view's state of each outcome status."""
 
 
 class Run:
@@ -34,6 +39,9 @@ class Run:
         self.jobs = jobs_of(manager)
         self.outcome = None
         self.sent_bytes = 0
+        self.name = ""
+        """The domain on this host (on the target: the name it receives)."""
+        self._locked = False
         self._journal_name = ""
         self.deliver = None
         """Set by the transport: sends messages produced outside its own calls (a cancel)."""
@@ -43,7 +51,7 @@ class Run:
         return self.outcome is not None
 
     def feed(self, event) -> list:
-        with self.manager._lock:
+        with self.manager.locked():
             return self._run(self.engine.handle(event))
 
     def _run(self, actions) -> list:
@@ -80,7 +88,7 @@ class Run:
                 return LocalFailure(e.message if isinstance(e, LdmError) else str(e))
         return handler(action)
 
-    # -- journal (B-3): committed before the phase's first act ---------------------------
+    # -- journal: committed before the phase's first act ---------------------------------
     def journal(self, phase: str, doc: dict) -> None:
         self.manager.store.journal_write(self.mig_id, self.role, self._journal_name, phase,
                                          {**doc, **self.journal_extra()}, self.manager.clock())
@@ -91,5 +99,36 @@ class Run:
     def journal_delete(self) -> None:
         self.manager.store.journal_delete(self.mig_id)
 
-    def _finished(self, outcome) -> None:  # pragma: no cover - both sides override
+    # -- the domain's lock and the end ---------------------------------------------------
+    def _hold(self) -> None:
+        """Hold the domain for this migration (once; nothing else changes it meanwhile)."""
+        if not self._locked:
+            self.manager.begin_migration(self.name, self.mig_id)
+            self._locked = True
+
+    def _unlock(self) -> None:
+        if self._locked:
+            self.manager.end_migration(self.name)
+            self._locked = False
+
+    def _do_ReportProgress(self, a):
+        host_ops.set_progress(self.manager, self.name, self.uuid, a.percent)
+        self.jobs.update(self.mig_id, progress=a.percent)
+
+    def _finished(self, outcome) -> None:
+        """This side is done: the journal entry goes (unless :meth:`keeps_journal`), the
+        domain is released, and the jobs view records the end and the downtime."""
+        if not self.keeps_journal(outcome):
+            self.journal_delete()
+        self._unlock()
+        if self.jobs.runs.get(self.name) is self:
+            del self.jobs.runs[self.name]
+        if self.mig_id:
+            self.jobs.finish(self.mig_id, JOB_STATE[outcome.status], "; ".join(outcome.lines), self.downtime_ms())
+
+    def keeps_journal(self, outcome) -> bool:
+        """Whether the journal entry outlives the end (a source left in the error state)."""
+        return False
+
+    def downtime_ms(self) -> float:  # pragma: no cover - both sides override
         raise NotImplementedError

@@ -1,4 +1,4 @@
-"""The source host's executor: a SourceMigration applied to a Manager (SPEC G-3, G-11)."""
+"""The source host's executor: a SourceMigration applied to a Manager."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ from ldtui.core.migration.events import (
 )
 from ldtui.core.migration.ledger import PageLedger
 from ldtui.core.migration.messages import Go, RuntimeImage
+from ldtui.core.migration.pageruns import page_runs
 from ldtui.core.migration.precopy import DEFAULT_DOWNTIME_MS
+from ldtui.core.migration.refusals import being_migrated
+from ldtui.core.migration.phase import JournalStep
 from ldtui.core.migration.run_common import JOURNAL_SOURCE, Run
 from ldtui.core.migration.source import SourceMigration, SourceState
 from ldtui.core.model import DomainState, MigrationInfo, MigrationRole
@@ -25,16 +28,13 @@ from ldtui.hv.hypervisor import RunState
 from ldtui.hv.machine import PAGE_SIZE
 
 BATCH_PAGES = 512
-"""Pages per PageBatch: 4 MiB before compression — one zstd frame, one data record. What a
-migration costs per batch (reading, the engine, the sessions, waking threads) is paid half
-as often as with 2 MiB; twice that gains nothing more (docs/PERFORMANCE.md)."""
+"""Pages per PageBatch (4 MiB before compression): one zstd frame, one data record. What a
+migration costs per batch (reading, the engine, the sessions, waking threads) is paid per
+batch, so larger batches cost less, up to the size past which nothing more was gained
+(docs/PERFORMANCE.md, "Data path")."""
 ZERO_PAGE = bytes(PAGE_SIZE)
 POOL_BUFFERS = 12
 """Page buffers kept for reuse: the window's batches in flight, the one being read, one spare."""
-
-JOB_STATE = {"completed": "completed", "passed": "completed", "failed": "failed", "refused": "failed",
-             "cancelled": "cancelled", "error": "error"}
-
 
 def new_migration_id() -> str:
     return uuidlib.uuid4().hex[:12]
@@ -55,13 +55,13 @@ class SourceRun(Run):
                  user: str, dry_run: bool = False, mig_id: str | None = None,
                  batch_pages: int = BATCH_PAGES, live: bool = False,
                  downtime_limit_ms: float = DEFAULT_DOWNTIME_MS) -> None:
-        with manager._lock:
+        with manager.locked():
             d = manager.domain(name)
             if d.migration_role is MigrationRole.ERROR:
                 raise LdmError("migration-error", f"LDom {name} is in the migration error state; "
                                                   f"run ldm cancel-operation migration {name}")
             if d.migration is not None:
-                raise LdmError("migrating", f"Operation not allowed: domain {name} is being migrated")
+                raise being_migrated(name)
             manager.check_can_migrate(name)
             engine = SourceMigration(mig_id=mig_id or new_migration_id(), machine=machine_info(manager),
                                      domain=describe(d), target_host=target_host,
@@ -69,14 +69,12 @@ class SourceRun(Run):
                                      source_unmet=source_unmet(manager, d), live=live,
                                      downtime_limit_ms=downtime_limit_ms)
         super().__init__(manager, engine, engine.mig_id)
-        # M-7: the domain is held from the moment its migration is accepted, not only from
+        self.name = name
+        # The domain is held from the moment its migration is accepted, not only from
         # phase 2, so nothing changes it (or starts a second migration of it) while the
         # target runs its checks. A dry run holds nothing.
-        self._locked = False
         if not dry_run:
-            manager.begin_migration(name, engine.mig_id)
-            self._locked = True
-        self.name = name
+            self._hold()
         self.uuid = d.uuid
         self.was_active = d.state is DomainState.ACTIVE
         self._strands = tuple(d.bindings.strands) if d.bindings else ()
@@ -94,7 +92,7 @@ class SourceRun(Run):
         self._full_round = False
         self._found = 0
         self.zero_pages = 0
-        """Pages of the domain's memory never sent because they read as zeros (B-2)."""
+        """Pages of the domain's memory never sent because they read as zeros."""
         self._suspended_at = 0.0
         self._resumed_at = 0.0
         self.jobs.runs[name] = self
@@ -103,12 +101,12 @@ class SourceRun(Run):
 
     # -- driving ---------------------------------------------------------------------------
     def start(self) -> list:
-        with self.manager._lock:
+        with self.manager.locked():
             return self._run(self.engine.start())
 
     def abandon(self, lines: tuple[str, ...]) -> None:
         """The target could not even be reached: end without a word exchanged."""
-        with self.manager._lock:
+        with self.manager.locked():
             self._run(self.engine.handle(LinkLost()))
         self.outcome = attrs.evolve(self.outcome, lines=tuple(lines))
 
@@ -127,7 +125,7 @@ class SourceRun(Run):
         """Read the due batch of pages; returns the event for :meth:`feed`. Safe to call from
         a worker thread (the manager's lock keeps the guest's writes and the dirty log still
         while a batch is read), so reading overlaps sending the previous batch."""
-        with self.manager._lock:
+        with self.manager.locked():
             self._pending_read = False
             return self._perform_read()
 
@@ -138,7 +136,7 @@ class SourceRun(Run):
         return out
 
     def _publish(self) -> None:
-        """The detail of ``virsh domjobinfo`` for the jobs view and ``-o status`` (B-4)."""
+        """The detail of ``virsh domjobinfo`` for the jobs view and ``-o status``."""
         e = self.engine
         c = e.convergence
         self.jobs.update(self.mig_id, bytes_sent=e.pages_sent * PAGE_SIZE,
@@ -162,9 +160,7 @@ class SourceRun(Run):
 
     # -- phase 2 ---------------------------------------------------------------------------
     def _do_MarkMigrating(self, a):
-        if not self._locked:
-            self.manager.begin_migration(self.name, self.mig_id)
-            self._locked = True
+        self._hold()
         with self.manager.store.transaction():
             d = host_ops.find(self.manager, self.name, self.uuid)
             if d is None:
@@ -178,7 +174,7 @@ class SourceRun(Run):
         if rt.run_state is not RunState.RUNNING:
             raise LdmError("not-running", f"LDom {self.name} is not running")
         if len(rt.strands) > 1:
-            hv.shrink_vcpus(uuid, rt.strands[:1])  # CPU DR: the guest may refuse (G-6)
+            hv.shrink_vcpus(uuid, rt.strands[:1])  # CPU DR: the guest may refuse
         with self.manager.store.transaction():
             d = host_ops.find(self.manager, self.name, self.uuid)
             b = d.bindings
@@ -199,9 +195,7 @@ class SourceRun(Run):
         # non-zero pages from above). Live: what the guest dirtied since the last round.
         total = mem.dirty_count if self.engine.live else sum(count for _, count in mem.data_extents())
         self.jobs.update(self.mig_id, bytes_total=(self.engine.pages_sent + total) * PAGE_SIZE)
-        return StateExported(RuntimeImage(generation=state.generation, regs=state.regs, devices=state.devices,
-                                          guest=state.guest, started_at=state.started_at,
-                                          vcpus=state.vcpus, total_pages=total))
+        return StateExported(RuntimeImage.from_runtime(state, total_pages=total))
 
     def _do_SetThrottle(self, a: SetThrottle):
         self.manager.hv.set_throttle(self.uuid, a.percent)
@@ -220,7 +214,7 @@ class SourceRun(Run):
             planned = sum(count for _, count in extents)
         else:
             pages = mem.drain_dirty()
-            self._runs = self._chunks(_consecutive(pages))
+            self._runs = self._chunks(page_runs(pages))
             self._full_round = False
             planned = len(pages)
         self.jobs.update(self.mig_id, bytes_total=(self.engine.pages_sent + planned) * PAGE_SIZE,
@@ -246,7 +240,7 @@ class SourceRun(Run):
             return LocalFailure(f"Unable to read the memory of LDom {self.name}: {e}")
 
     def _read_batch(self) -> PagesRead:
-        """Up to a batch of pages: one large read per run, zero pages picked out (B-2).
+        """Up to a batch of pages: one large read per run, zero pages picked out.
 
         With :attr:`reuse_buffers` the runs are read into one buffer of a small pool, the
         non-zero pages packed to its front in page order, so the batch's data is a view of
@@ -339,7 +333,7 @@ class SourceRun(Run):
 
     def refresh_round_end(self, event: PagesRead) -> PagesRead:
         """The round's end, measured now (the transport waited for the target to catch up)."""
-        with self.manager._lock:
+        with self.manager.locked():
             if not self.manager.hv.has(self.uuid):
                 return event
             return attrs.evolve(event, at=self.manager.clock(),
@@ -366,10 +360,6 @@ class SourceRun(Run):
         return PagesRead(numbers=tuple(numbers), data=data, zeros=tuple(zeros), last=last,
                          checksum=ledger.checksum if final else "", nonzero=ledger.count if final else 0,
                          at=self.manager.clock(), dirty=0 if suspended else mem.dirty_count)
-
-    def _do_ReportProgress(self, a):
-        host_ops.set_progress(self.manager, self.name, self.uuid, a.percent)
-        self.jobs.update(self.mig_id, progress=a.percent)
 
     # -- phase 4 and the ways back -----------------------------------------------------------
     def _outgoing(self, message):
@@ -398,37 +388,14 @@ class SourceRun(Run):
         # Only ever after GO, so everything was sent: the confirmation is what is missing.
         info = attrs.evolve(self._info(), all_sent=True, since=self.manager.clock(), reason=a.reason)
         host_ops.enter_error(self.manager, self.name, self.uuid, info)
-        self.journal("error", {"reason": a.reason, "target_host": self.engine.target_host,
+        self.journal(JournalStep.ERROR, {"reason": a.reason, "target_host": self.engine.target_host,
                                "target_name": self.engine.target_name,
                                "was_state": "active" if self.was_active else self.engine.domain.state})
         self._unlock()
 
-    def _unlock(self) -> None:
-        if self._locked:
-            self.manager.end_migration(self.name)
-            self._locked = False
+    def keeps_journal(self, outcome) -> bool:
+        return outcome.status == "error"
 
-    def _finished(self, outcome) -> None:
-        if outcome.status != "error":
-            self.journal_delete()
-        self._unlock()
-        if self.jobs.runs.get(self.name) is self:
-            del self.jobs.runs[self.name]
+    def downtime_ms(self) -> float:
         end = self._resumed_at or self.manager.clock()
-        downtime = (end - self._suspended_at) * 1000 if self._suspended_at else 0.0
-        self.jobs.finish(self.mig_id, JOB_STATE[outcome.status], "; ".join(outcome.lines), downtime)
-
-
-def _consecutive(pages):
-    """Sorted page numbers as (first, count) runs."""
-    first = prev = None
-    for p in pages:
-        if first is None:
-            first = prev = p
-        elif p == prev + 1:
-            prev = p
-        else:
-            yield first, prev - first + 1
-            first = prev = p
-    if first is not None:
-        yield first, prev - first + 1
+        return (end - self._suspended_at) * 1000 if self._suspended_at else 0.0

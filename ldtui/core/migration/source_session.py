@@ -1,5 +1,6 @@
-"""One outgoing migration as a transport sees it: what to send now, on which path, what to
-read next, when the target has caught up (SPEC B-1, B-2, B-5, G-12).
+"""One outgoing migration as a transport sees it: what to send, on which path, and when.
+
+What to send now and on which path, what to read next, when the target has caught up.
 
 ``SourceSession`` wraps a ``SourceRun`` (the engine applied to this host) and owns the
 protocol's flow control, the way h2's connection object owns its windows:
@@ -31,10 +32,9 @@ from ldtui.core.migration.events import LinkLost, LocalFailure, PagesRead, Recei
 from ldtui.core.migration.flow import WINDOW, Window
 from ldtui.core.migration.source import SourceState
 from ldtui.core.migration.messages import (
-    CheckResult, DataChannel, DataPath, PageBatch, PagesAck, RuntimeImage, TransferDone,
+    NATIVE, TUNNELLED, CheckResult, DataChannel, DataPath, PageBatch, PagesAck, TransferDone, is_data,
 )
 
-NATIVE, TUNNELLED = "native", "tunnelled"
 
 
 @attrs.frozen
@@ -44,10 +44,6 @@ class Outgoing:
     message: object
     data: bool = False
     seq: int = -1
-
-
-def is_data(message) -> bool:
-    return isinstance(message, (PageBatch, RuntimeImage))
 
 
 class SourceSession:

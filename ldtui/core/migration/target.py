@@ -21,12 +21,7 @@ from ldtui.core.migration.messages import (
     Abort, CheckResult, Go, Offer, PageBatch, Ready, Resumed, RuntimeImage, TransferDone,
 )
 from ldtui.core.migration.phase import JournalStep, MigrationPhase
-
-
-def cancel_on_target(name: str, source_host: str) -> LdmError:
-    """The refusal of a cancel on the host that receives the domain."""
-    return LdmError("cancel-on-target",
-                    f"Migration of LDom {name} can only be cancelled on the source machine {source_host}".rstrip())
+from ldtui.core.migration.refusals import cancel_on_target
 
 
 class TargetState(enum.Enum):

@@ -1,4 +1,4 @@
-"""The target host's executor: a TargetMigration applied to a Manager (SPEC G-3, G-6, G-7)."""
+"""The target host's executor: a TargetMigration applied to a Manager."""
 
 from __future__ import annotations
 
@@ -14,18 +14,17 @@ from ldtui.core.migration.events import (
 )
 from ldtui.core.migration.ledger import PageLedger
 from ldtui.core.migration.messages import Go, Offer
+from ldtui.core.migration.pageruns import page_runs
 from ldtui.core.migration.run_common import JOURNAL_TARGET, Run
-from ldtui.core.migration.source_run import JOB_STATE
 from ldtui.core.migration.target import TargetMigration
 from ldtui.core.model import WRITE, Bindings, Domain, DomainState, MigrationInfo, MigrationRole
-from ldtui.hv.hypervisor import RuntimeState
 from ldtui.hv.machine import PAGE_SIZE
 from ldtui.hv.memory import ZERO_PAGE
 
 
 class TargetRun(Run):
     """Receives one domain into ``manager``. ``user`` is who the peer link authenticated:
-    a migration needs solaris.ldoms.write on the target too (M-6)."""
+    a migration needs solaris.ldoms.write on the target too."""
 
     role = JOURNAL_TARGET
     _FORWARD = (RunChecks, CreateReceiving, ImportState, WritePages, VerifyDigest, ResumeReceived)
@@ -33,10 +32,8 @@ class TargetRun(Run):
     def __init__(self, manager, *, user: str | None = None) -> None:
         super().__init__(manager, TargetMigration(), "")
         self.user = user
-        self.name = ""
         self.uuid = ""
         self.was_active = False
-        self._locked = False
         self._received = 0
         self._generation = 0
         self._ledger: PageLedger | None = None
@@ -82,8 +79,7 @@ class TargetRun(Run):
         o = a.offer
         d = o.domain
         m = self.manager.machine
-        self.manager.begin_migration(self.name, self.mig_id)
-        self._locked = True
+        self._hold()
         with self.manager.store.transaction():
             domains = self.manager.store.domains()
             free = binding.free_resources(m, domains)
@@ -93,7 +89,7 @@ class TargetRun(Run):
                 if d.state == "active":
                     taken, reserved = binding.allocate_strands(m, free.strands, max(d.vcpus, 1), whole_cores=True)
                     # It arrives with the one vCPU it was shrunk to; the rest of its whole
-                    # cores stay reserved until it reboots (G-6).
+                    # cores stay reserved until it reboots.
                     strands, reserved = taken[:1], taken[1:] + reserved
                     blocks = binding.place_blocks(free.memory, d.blocks)
                     io: tuple[str, ...] = ()
@@ -139,9 +135,7 @@ class TargetRun(Run):
     def _do_ImportState(self, a: ImportState):
         img = a.image
         self._generation = img.generation
-        self.manager.hv.import_state(self.uuid, RuntimeState(
-            uuid=self.uuid, generation=img.generation, regs=img.regs, devices=img.devices, guest=img.guest,
-            started_at=img.started_at, vcpus=img.vcpus))
+        self.manager.hv.import_state(self.uuid, img.to_runtime(self.uuid))
         self.jobs.update(self.mig_id, bytes_total=(self._received + img.total_pages) * PAGE_SIZE)
 
     def _do_WritePages(self, a: WritePages):
@@ -159,13 +153,10 @@ class TargetRun(Run):
         numbers, data = b.numbers, memoryview(b.data)
         if len(data) != len(numbers) * PAGE_SIZE:
             raise ValueError(f"a batch of {len(numbers)} pages carries {len(data)} bytes")
-        i = 0
-        while i < len(numbers):
-            j = i + 1
-            while j < len(numbers) and numbers[j] == numbers[j - 1] + 1:
-                j += 1
-            mem.write_pages(numbers[i], data[i * PAGE_SIZE:j * PAGE_SIZE], track=False)
-            i = j
+        at = 0
+        for first, count in page_runs(numbers):
+            mem.write_pages(first, data[at * PAGE_SIZE:(at + count) * PAGE_SIZE], track=False)
+            at += count
         for page in b.zeros:
             mem.write_page(page, ZERO_PAGE, track=False)
             self._ledger.clear(page)
@@ -186,10 +177,10 @@ class TargetRun(Run):
 
     def flush_precopy(self) -> None:
         """Live, while the source still runs: commit the pages written so far to the memory
-        file (fsync costs ~30 ms per GiB even on tmpfs), so the flushes after the source's
+        file (a flush costs time per GiB written, even on tmpfs), so the flushes after the source's
         suspend find little left. The transport calls it whenever it has caught up with
         the link, before it acknowledges — the source decides on the switchover after that."""
-        with self.manager._lock:
+        with self.manager.locked():
             if not (self._unflushed and self.offer_live and self.engine.receiving
                     and not self.engine.image_seen and self.manager.hv.has(self.uuid)):
                 return
@@ -210,10 +201,6 @@ class TargetRun(Run):
             return Verified(False, f"Memory of LDom {self.name} does not match the source after the transfer")
         return Verified(True)
 
-    def _do_ReportProgress(self, a):
-        host_ops.set_progress(self.manager, self.name, self.uuid, a.percent)
-        self.jobs.update(self.mig_id, progress=a.percent)
-
     # -- phase 4 and the ways back -----------------------------------------------------------
     def _do_ResumeReceived(self, a: ResumeReceived):
         if not host_ops.complete_receiving(self.manager, self.name, self.uuid, was_active=self.was_active):
@@ -228,15 +215,5 @@ class TargetRun(Run):
         self.journal_delete()
         self._unlock()
 
-    def _unlock(self) -> None:
-        if self._locked:
-            self.manager.end_migration(self.name)
-            self._locked = False
-
-    def _finished(self, outcome) -> None:
-        self.journal_delete()
-        self._unlock()
-        if self.jobs.runs.get(self.name) is self:
-            del self.jobs.runs[self.name]
-        if self.mig_id:
-            self.jobs.finish(self.mig_id, JOB_STATE[outcome.status], "; ".join(outcome.lines), self._downtime_ms)
+    def downtime_ms(self) -> float:
+        return self._downtime_ms

@@ -1,4 +1,4 @@
-"""One incoming migration as a transport sees it (SPEC B-2, B-5, G-3).
+"""One incoming migration as a transport sees it.
 
 ``TargetSession`` wraps a ``TargetRun`` and gives its engine the messages in the order the
 source's engine produced them, whichever path each took:
@@ -25,10 +25,9 @@ import threading
 from ldtui.core.migration.events import LinkLost, LocalFailure, Timeout
 from ldtui.core.migration.flow import ACK_EVERY, WINDOW, InOrder, OrderError
 from ldtui.core.migration.messages import (
-    CheckResult, DataChannel, DataPath, PageBatch, PagesAck, RuntimeImage, TransferDone,
+    TUNNELLED, CheckResult, DataChannel, DataPath, PagesAck, TransferDone, is_data,
 )
 
-NATIVE, TUNNELLED = "native", "tunnelled"
 
 
 class TargetSession:
@@ -73,7 +72,7 @@ class TargetSession:
                 self.transport, self.streams, self.reason = msg.transport, msg.streams, msg.reason
                 self._note_path()
                 return []
-            if isinstance(msg, (PageBatch, RuntimeImage)):
+            if is_data(msg):
                 seq, self._tunnel_seq = self._tunnel_seq, self._tunnel_seq + 1
                 if not self.transport:
                     self.transport = TUNNELLED
@@ -100,7 +99,7 @@ class TargetSession:
         makes a message that must wait for an earlier one independent of the caller's
         buffers (see ``flow.InOrder``)."""
         with self._lock:
-            if not isinstance(msg, (PageBatch, RuntimeImage)):
+            if not is_data(msg):
                 return self._garbled(f"a {type(msg).__name__} on a data connection")
             return self._data(seq, msg, keep)
 

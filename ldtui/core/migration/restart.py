@@ -1,4 +1,4 @@
-"""After a restart, and for the operator: ending migrations in a defined state (B-3, G-12, G-13).
+"""What a manager does at its start with the migrations its journal says were interrupted.
 
 ``recover(manager)`` is called by ``ldmd`` when it starts, before it serves anyone. For each
 journal entry it applies the rule of its side and phase:
@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import attrs
 
-from ldtui.core.errors import LdmError
 from ldtui.core.migration import host_ops
-from ldtui.core.migration.events import Cancel
 from ldtui.core.migration.jobs import jobs_of
+from ldtui.core.migration.phase import JournalStep
 from ldtui.core.migration.run_common import JOURNAL_SOURCE, JOURNAL_TARGET
 from ldtui.core.migration.status import progress_from_info
 from ldtui.core.model import MigrationInfo, MigrationRole
 
-SOURCE_BEFORE_GO = ("check", "prepare", "precopy", "transfer")
-SOURCE_AFTER_GO = ("go_sent", "error")
-TARGET_BEFORE_GO = ("prepare", "precopy", "transfer", "ready")
-TARGET_AFTER_GO = ("go", "done")
+_J = JournalStep
+SOURCE_BEFORE_GO = (_J.CHECK, _J.PREPARE, _J.PRECOPY, _J.TRANSFER)
+SOURCE_AFTER_GO = (_J.GO_SENT, _J.ERROR)
+TARGET_BEFORE_GO = (_J.PREPARE, _J.PRECOPY, _J.TRANSFER, _J.READY)
+TARGET_AFTER_GO = (_J.GO, _J.DONE)
 
 
 def recover(manager) -> list[str]:
@@ -62,8 +62,8 @@ def _recover_one(manager, entry: dict) -> str:
             manager.hv.hand_off(uuid)  # it never resumes here by itself, even if GO was not sent
         info = _error_info(manager, name, entry)
         host_ops.enter_error(manager, name, uuid, info)
-        if phase != "error":
-            store.journal_write(mig_id, JOURNAL_SOURCE, name, "error", dict(doc, reason=info.reason),
+        if phase != JournalStep.ERROR:
+            store.journal_write(mig_id, JOURNAL_SOURCE, name, JournalStep.ERROR, dict(doc, reason=info.reason),
                                 manager.clock())
         jobs_of(manager).settle(mig_id, "error", info.reason, otherwise=progress_from_info(name, info))
         return f"migration {mig_id}: LDom {name} is in the error state; check {info.peer_host}"
@@ -97,68 +97,3 @@ def _error_info(manager, name: str, entry: dict) -> MigrationInfo:
                         peer_host=known.peer_host or doc.get("target_host", ""),
                         peer_domain=known.peer_domain or doc.get("target_name", name),
                         since=known.since or entry["updated"], reason=known.reason or reason)
-
-
-def error_entry(manager, name: str) -> dict | None:
-    return next((e for e in manager.store.journal_entries()
-                 if e["role"] == JOURNAL_SOURCE and e["domain"] == name and e["phase"] in SOURCE_AFTER_GO), None)
-
-
-def restore_from_error(manager, name: str) -> None:
-    """Clear ``e`` and run the source domain again as it was (G-13).
-
-    Only correct once the operator has established that the target does not run it.
-    """
-    with manager._lock:
-        d = manager.domain(name)
-        if d.migration_role is not MigrationRole.ERROR:
-            raise LdmError("no-migration-error", f"LDom {name} is not in the migration error state")
-        entry = error_entry(manager, name)
-        doc = entry["doc"] if entry else {}
-        mig_id = d.migration.id if d.migration else ""
-        host_ops.restore_source(manager, name, d.uuid, strands=doc.get("strands", ()),
-                                reserved=doc.get("reserved", ()),
-                                was_active=doc.get("was_state", "active") == "active", reclaim=True)
-        if entry:
-            manager.store.journal_delete(entry["id"])
-        jobs_of(manager).settle(mig_id or (entry or {}).get("id", ""), "cancelled",
-                                "Restored on this host after the migration error (the target never ran it)")
-
-
-def destroy_after_error(manager, name: str) -> None:
-    """The target runs the domain: remove the suspended source copy in ``e``."""
-    with manager._lock:
-        d = manager.domain(name)
-        if d.migration_role is not MigrationRole.ERROR:
-            raise LdmError("no-migration-error", f"LDom {name} is not in the migration error state")
-        entry = error_entry(manager, name)
-        mig_id = d.migration.id if d.migration else (entry or {}).get("id", "")
-        host_ops.destroy_source(manager, name, d.uuid)
-        if entry:
-            manager.store.journal_delete(entry["id"])
-        jobs_of(manager).settle(mig_id, "completed",
-                                "Completed after the migration error: the target runs it, the copy here was destroyed")
-
-
-def cancel_migration(manager, name: str) -> list:
-    """``ldm cancel-operation migration NAME`` (G-12, G-13); returns messages for the peer.
-
-    On a source in ``e``: restore it. On a running source before GO: roll back (the
-    returned ``Abort`` must reach the target). After GO, or on the target: refused with the
-    reason. Cancelling what already ended is refused as "no migration in progress".
-    """
-    d = manager.domain(name)
-    if d.migration_role is MigrationRole.ERROR:
-        restore_from_error(manager, name)
-        return []
-    if d.migration_role is MigrationRole.TARGET:
-        raise LdmError("cancel-on-target",
-                       f"Migration of LDom {name} can only be cancelled on the source machine "
-                       f"{d.migration.peer_host}")
-    run = jobs_of(manager).runs.get(name)
-    if run is None or run.finished:
-        raise LdmError("no-migration", f"No migration of LDom {name} is in progress")
-    messages = run.feed(Cancel())
-    if run.deliver is not None:
-        run.deliver(messages)  # the transport of that migration sends the Abort
-    return messages
