@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import cattrs
 
 from ldtui.core.model import Domain, HostSettings, User, Vcc, Vds, Vsw
+from ldtui.core.state_health import ensure_usable
 
 T = TypeVar("T")
 
@@ -55,6 +56,7 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_usable(self.path)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")

@@ -38,6 +38,10 @@ def _punch_hole(fd: int, size: int) -> bool:
     return fallocate is not None and fallocate(fd, _FALLOC_FL_KEEP_SIZE | _FALLOC_FL_PUNCH_HOLE, 0, size) == 0
 
 
+class MemoryFileDamaged(OSError):
+    """The file behind a domain's memory was removed or cut short under it; ``str()`` says which."""
+
+
 class GuestMemory:
     """The memory of one domain, addressed by page number (page 0 is the lowest RA)."""
 
@@ -74,6 +78,15 @@ class GuestMemory:
             os.ftruncate(self._fd, self.size)
         self.clear_dirty()
 
+    def check_intact(self) -> None:
+        """Raise :class:`MemoryFileDamaged` if the file was removed or truncated since it was
+        opened: reads past a cut read as zeros, which must never pass for the guest's memory."""
+        st = os.fstat(self._fd)
+        if st.st_nlink == 0:
+            raise MemoryFileDamaged(f"its memory file {self.path} was removed")
+        if st.st_size < self.size:
+            raise MemoryFileDamaged(f"its memory file {self.path} was truncated to {st.st_size} of {self.size} bytes")
+
     # -- pages -----------------------------------------------------------------------------
     def _check(self, page: int, count: int = 1) -> None:
         if page < 0 or count < 0 or page + count > self.pages:
@@ -95,7 +108,8 @@ class GuestMemory:
         """``count`` consecutive pages into ``buffer`` (a writable buffer of that size)."""
         self._check(first, count)
         got = os.preadv(self._fd, [buffer], first * PAGE_SIZE)
-        if got < count * PAGE_SIZE:  # pragma: no cover - the file is always full size
+        if got < count * PAGE_SIZE:
+            self.check_intact()
             memoryview(buffer)[got:count * PAGE_SIZE] = bytes(count * PAGE_SIZE - got)
 
     def write_page(self, page: int, data: bytes, *, track: bool = True) -> None:

@@ -2,6 +2,7 @@
 
     ldmd --config HOST.toml --state DIR [--listen ADDR:PORT] [--port-file FILE] [--peers FILE]
          [--socket PATH]
+    ldmd --check --state DIR
 
 Test knobs (fault and load tests, demonstrations; an operator never needs them):
 ``--page-delay SECONDS`` pauses after each batch of ``--batch-pages N`` memory pages so a
@@ -176,13 +177,16 @@ def hold_after_phase(store, role: str, phase: str, seconds: float) -> None:
 def parser() -> argparse.ArgumentParser:
     """``ldmd``'s command line (its man page and shell completion are made from it)."""
     p = argparse.ArgumentParser(prog="ldmd", description="Logical Domains Manager for one simulated host")
-    p.add_argument("--config", required=True, help="host configuration (TOML)")
+    p.add_argument("--config", help="host configuration (TOML); required unless --check")
     p.add_argument("--state", required=True, help="state directory (database, runtimes, host key, log)")
     p.add_argument("--listen", help="ADDRESS:PORT to listen on (overrides the file; port 0 picks one)")
     p.add_argument("--port-file", help="write the port actually listened on to this file")
     p.add_argument("--peers", help="TOML file with [peers] host = \"addr:port\", re-read when it changes")
     p.add_argument("--socket", help="also serve ldm and ldtui-rpc on this unix socket (for ldmd-bridge behind sshd)")
     p.add_argument("--debug", action="store_true", help="log at debug level")
+    p.add_argument("--check", action="store_true",
+                   help="check the state directory and its configuration database without changing them, say "
+                        "what is wrong and how to recover, and exit (0: sound, 1: not)")
     knobs = p.add_argument_group("test knobs (fault and load tests)")
     knobs.add_argument("--page-delay", type=float, help="seconds to pause after each batch of memory pages sent")
     knobs.add_argument("--batch-pages", type=int, help="memory pages per batch")
@@ -193,12 +197,31 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     state = Path(args.state)
+    if args.check:
+        from ldtui.core.state_health import check_report
+        code, lines = check_report(state)
+        sys.stdout.write("".join(line + "\n" for line in lines))
+        raise SystemExit(code)
+    if not args.config:
+        p.error("the following arguments are required: --config")
     try:
         state.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         sys.stderr.write(f"ldmd: {state}: {e.strerror}\n")
+        raise SystemExit(2)
+    from ldtui.core.state_health import DATABASE_NAME, ensure_usable, state_dir_problem
+    problem = state_dir_problem(state)
+    if problem:
+        # Refused before the lock, the log or the host key are written into it.
+        sys.stderr.write(f"ldmd: {problem}\n")
+        raise SystemExit(2)
+    try:
+        ensure_usable(state / DATABASE_NAME)
+    except LdmError as e:
+        sys.stderr.write(f"ldmd: {e.message}\n")
         raise SystemExit(2)
     try:
         lock = lock_state_dir(state)

@@ -16,7 +16,7 @@ import asyncio
 import sys
 import time
 
-from tests.faults.matrix import FAULTS, MODES, POINT_NAMES, CaseResult, points_of, run_cases
+from tests.faults.matrix import FAULTS, FREEZES, MODES, POINT_NAMES, CaseResult, points_of, run_cases
 
 WRITES_CASES = tuple((mode, point, fault, True) for mode in MODES for point, fault in (
     ("mid-stream", "kill-ldm"), ("target:go", "kill-source"), ("mid-stream", "hup-ldm"), ("source:go_sent", "cut")))
@@ -38,13 +38,14 @@ def print_matrix(results: list[CaseResult], out=sys.stdout) -> None:
         if not rows:
             continue
         cells = {(r.point, r.fault): r for r in rows}
+        columns = [f for f in (*FAULTS, *FREEZES) if any(r.fault == f for r in rows)]
         width = max(len(p) for p in POINT_NAMES) + 2
         out.write(f"\n{mode} migration  (ok/s: stayed on the source, ok/m: moved, +r: an e was resolved)\n")
-        out.write(" " * width + "".join(f"{f:>16}" for f in FAULTS) + "\n")
+        out.write(" " * width + "".join(f"{f:>16}" for f in columns) + "\n")
         for p in POINT_NAMES:
-            if not any((p, f) in cells for f in FAULTS):
+            if not any((p, f) in cells for f in columns):
                 continue
-            out.write(f"{p:<{width}}" + "".join(f"{_cell(cells.get((p, f))):>16}" for f in FAULTS) + "\n")
+            out.write(f"{p:<{width}}" + "".join(f"{_cell(cells.get((p, f))):>16}" for f in columns) + "\n")
     writing = [r for r in results if r.writes]
     if writing:
         out.write("\nwith a guest that keeps writing (counter checked instead of the digest)\n")
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.faults", description=__doc__.split("\n\n")[0])
     ap.add_argument("--mode", choices=(*MODES, "all"), default="all")
     ap.add_argument("--point", action="append", choices=POINT_NAMES)
-    ap.add_argument("--fault", action="append", choices=FAULTS)
+    ap.add_argument("--fault", action="append", choices=(*FAULTS, *FREEZES))
     ap.add_argument("--parallel", type=int, default=2, help="cases run at once (each runs two ldmd)")
     args = ap.parse_args(argv)
     modes = MODES if args.mode == "all" else (args.mode,)

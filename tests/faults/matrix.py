@@ -57,6 +57,11 @@ def points_of(mode: str) -> tuple[str, ...]:
     return tuple(p for p in POINT_NAMES if mode == "live" or p not in LIVE_ONLY)
 FAULTS = ("kill-source", "kill-target", "cut", "blackhole", "cut-data", "blackhole-data", "kill-ldm", "hup-ldm",
           "cancel-source", "cancel-target")
+FREEZES = ("stop-source", "stop-target")
+"""A host frozen with SIGSTOP for ``FREEZE_SECONDS``, then SIGCONT: to its peer it is dead
+(keepalive and every wait time out long before it thaws). Not in the default matrix (a
+minute a case); ``--fault stop-target`` runs them."""
+FREEZE_SECONDS = 60.0
 DATA_FAULTS = ("cut-data", "blackhole-data")
 """Faults of the data connections only; the SSH control link stays up (B-5)."""
 BEFORE_DATA = ("source:check", "target:prepare")
@@ -80,6 +85,10 @@ def expected_outcome(point: str, fault: str, mode: str = "warm") -> tuple[str, .
     """
     if fault in ("hup-ldm", "cancel-target") or point in AFTER_GO:
         return ("moved",)
+    if fault in FREEZES and point == "source:go_sent":
+        # A frozen target never confirms: the source ends in e, and recovery finds the
+        # target holding the domain it resumed after it thawed, or not.
+        return ("stayed", "moved") if fault == "stop-target" else ("stayed",)
     if fault in DATA_FAULTS:
         if mode == "live" and point == "target:transfer":
             return ("stayed", "moved")
@@ -132,6 +141,13 @@ async def _inject(lab: FaultLab, client: LdmClient, fault: str) -> str:
         await lab[SOURCE].kill()
     elif fault == "kill-target":
         await lab[TARGET].kill()
+    elif fault in FREEZES:
+        host = lab[SOURCE if fault == "stop-source" else TARGET]
+        host.proc.send_signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(FREEZE_SECONDS)
+        finally:
+            host.proc.send_signal(signal.SIGCONT)
     elif fault == "cut":
         lab.proxy.cut()
     elif fault == "blackhole":

@@ -65,3 +65,27 @@ def test_out_of_range_and_bad_sizes_are_refused(tmp_path):
     with pytest.raises(IndexError):
         mem.write(4 * PAGE_SIZE - 1, b"xy")
     mem.close()
+
+
+def test_a_removed_or_truncated_memory_file_is_told_not_read_as_zeros(tmp_path):
+    import os
+
+    import pytest
+
+    from ldtui.hv.machine import PAGE_SIZE
+    from ldtui.hv.memory import GuestMemory, MemoryFileDamaged
+
+    path = tmp_path / "memory"
+    mem = GuestMemory(path, 64 * PAGE_SIZE)
+    mem.write_pages(0, b"\x01" * (8 * PAGE_SIZE))
+    mem.check_intact()
+    os.truncate(path, 4 * PAGE_SIZE)
+    with pytest.raises(MemoryFileDamaged, match=f"its memory file {path} was truncated to {4 * PAGE_SIZE} of "):
+        mem.check_intact()
+    with pytest.raises(MemoryFileDamaged):
+        mem.read_into(0, 8, bytearray(8 * PAGE_SIZE))
+    os.truncate(path, 64 * PAGE_SIZE)
+    path.unlink()
+    with pytest.raises(MemoryFileDamaged, match=f"its memory file {path} was removed"):
+        mem.check_intact()
+    mem.close()
