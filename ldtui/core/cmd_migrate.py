@@ -150,6 +150,10 @@ def migration_request(ctx: Context, request: MigrationRequest) -> MigrationReque
     """
     ctx.manager.domain(request.source)
     target = MigrationTarget(host=request.host, user=request.user or None, name=request.new_name).check()
+    if target.host.lower() == ctx.manager.hostname.lower():
+        # Checked before any peer lookup: the peers' hint ("add it to [peers]") would mislead.
+        raise LdmError("target-is-source", f"Target host {target.host} is the host LDom {request.source} runs on: "
+                       "a domain can only be migrated to another machine")
     port, downtime_ms, bandwidth, streams = request.port, request.downtime_ms, request.bandwidth, request.streams
     if port is not None and not 0 < port < 65536:
         raise LdmError("bad-port", f"Invalid port: {port}")

@@ -353,3 +353,12 @@ def test_set_domain_changes_mac_and_hostid_of_an_inactive_domain(m):
     r = ldm(m, "set-domain mac-addr=00:14:4f:fa:00:01 ldg2")
     assert r.exit_code == 1 and r.stderr == "MAC address 00:14:4f:fa:00:01 is already in use by ldg1\n"
     assert ldm(m, "set-domain ldg2").exit_code == 1
+
+
+def test_a_migration_to_the_host_itself_is_refused_before_any_peer_lookup(m):
+    assert ldm(m, "add-domain ldg1").exit_code == 0
+    for target in ("t5440-sys-1", "root@T5440-SYS-1", "t5440-sys-1:ldg1-copy"):
+        r = ldm(m, f"migrate-domain ldg1 {target}", password="x")
+        assert r.exit_code != 0
+        assert r.stderr.splitlines()[0] == (f"Target host {target.split('@')[-1].split(':')[0]} is the host LDom ldg1 "
+                                            "runs on: a domain can only be migrated to another machine")

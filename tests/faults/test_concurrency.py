@@ -111,7 +111,8 @@ async def test_a_migration_to_the_host_itself_is_refused_in_one_line(tmp_path):
     async with Pair(tmp_path, _tables()) as pair:
         code, text = await pair.migrate(0, "h1-d1 load-1")
         assert code != 0
-        assert "load-1" in text.splitlines()[0]
+        assert text.splitlines()[0] == ("Target host load-1 is the host LDom h1-d1 runs on: a domain can only be "
+                                        "migrated to another machine")
         assert (await pair.where())["h1-d1"] == ["load-1:active:-n----"]
 
 
