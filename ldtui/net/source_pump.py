@@ -30,6 +30,10 @@ SEQ_BYTES = 8
 """A data message's number ahead of its frame on a data stream (big-endian)."""
 CONNECT_TIMEOUT = 5.0
 """How long the source tries the direct data connections before it tunnels instead."""
+DATA_LOSS_GRACE = 1.5
+"""How long a broken data stream waits for the target's word on the control link: a target
+that failed (its disk full, say) closes the streams and sends its reason as an Abort, and the
+operator should read that reason, not that a stream was reset."""
 
 
 class Pacer:
@@ -78,6 +82,8 @@ class SourcePump:
         self._woken = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._sender_done: asyncio.Future | None = None
+        self._data_failure: tuple[float, str] | None = None
+        """(until when the target's own reason is awaited, the stream's) once a data stream broke."""
 
     @property
     def host(self) -> str:
@@ -110,14 +116,23 @@ class SourcePump:
                 if self._sender_done is not None and not self._sender_done.done():
                     waits.add(self._sender_done)
                 waited = time.monotonic() if s.awaiting_acks else 0.0
-                done, _ = await asyncio.wait(waits, timeout=None if reading is not None else self.wait_timeout,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                timeout = None if reading is not None else self.wait_timeout
+                if self._data_failure is not None:
+                    grace = max(self._data_failure[0] - time.monotonic(), 0.0)
+                    timeout = grace if timeout is None else min(timeout, grace)
+                done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 for w in waits:
                     if w not in (get, lost, reading, self._sender_done) and not w.done():
                         w.cancel()
                 self._woken.clear()
                 if waited:
                     self.stalled += time.monotonic() - waited
+                if self._data_failure is not None and time.monotonic() >= self._data_failure[0]:
+                    # The target said nothing of its own: the stream's failure is the reason.
+                    reason, self._data_failure = self._data_failure[1], None
+                    s.data_lost(reason)
+                    if not done:
+                        continue
                 if not done:
                     s.timed_out()
                     continue
@@ -167,7 +182,7 @@ class SourcePump:
                 if final or self.session.finished:
                     return
                 if out.data and self.session.transport == NATIVE:
-                    self.session.data_lost(f"Lost the data connection to {self.host}: {e}")
+                    self._data_failed(f"Lost the data connection to {self.host}: {e}")
                 else:
                     self.session.link_lost(f"Lost connection with {self.host}: {e}")
                 continue
@@ -241,7 +256,13 @@ class SourcePump:
     def _data_ended(self) -> None:
         error = self._sender_done.exception() if not self._sender_done.cancelled() else None
         if error is not None:
-            self.session.data_lost(f"Lost the data connection to {self.host}: {error}")
+            self._data_failed(f"Lost the data connection to {self.host}: {error}")
+
+    def _data_failed(self, reason: str) -> None:
+        """A data stream broke: the migration ends with the target's reason if it sends one
+        within ``DATA_LOSS_GRACE``, else with this one."""
+        if self._data_failure is None:
+            self._data_failure = (time.monotonic() + DATA_LOSS_GRACE, reason)
 
     async def _close_data(self) -> None:
         if self.sender is None:

@@ -77,8 +77,11 @@ def remove_receiving(manager, name: str, uuid: str) -> None:
         if d is not None:
             if d.migration_role is not MigrationRole.TARGET:
                 return  # the migration completed: it is an ordinary domain of this host now
-            manager.store.delete_domain(name)
+            # The runtime first: before Go the received copy is worth nothing (a restart
+            # removes a receiving domain without one), and a disk filled by its memory file
+            # has room again for the database to record the removal.
             manager.hv.destroy(uuid)
+            manager.store.delete_domain(name)
         elif not any(x.uuid == uuid for x in manager.store.domains()):
             manager.hv.destroy(uuid)  # a runtime created just before a crash, never recorded
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import deque
 
 from ldtui.core.errors import LdmError
@@ -12,6 +13,14 @@ from ldtui.hv.hypervisor import HvError
 
 JOURNAL_SOURCE = "source"
 JOURNAL_TARGET = "target"
+
+_DOING = {
+    "CreateReceiving": "creating LDom {name}", "ImportState": "importing the runtime state of LDom {name}",
+    "WritePages": "writing the memory of LDom {name}", "VerifyDigest": "verifying the memory of LDom {name}",
+    "ResumeReceived": "resuming LDom {name}", "SuspendDomain": "suspending LDom {name}",
+    "ExportState": "exporting the runtime state of LDom {name}", "MarkMigrating": "locking LDom {name}",
+}
+"""What each action does, in the words of the line a failure of the system gives."""
 
 JOB_STATE = {"completed": "completed", "passed": "completed", "failed": "failed", "refused": "failed",
              "cancelled": "cancelled", "error": "error"}
@@ -64,6 +73,8 @@ class Run:
                 continue
             follow = self._perform(action)
             if follow is not None:
+                if isinstance(action, Journal):
+                    queue.clear()  # a phase not journaled must not be acted on
                 queue.extendleft(reversed(self.engine.handle(follow)))
         return out
 
@@ -73,7 +84,10 @@ class Run:
 
     def _perform(self, action):
         if isinstance(action, Journal):
-            self.journal(action.phase, action.doc)
+            try:
+                self.journal(action.phase, action.doc)
+            except sqlite3.Error as e:
+                return LocalFailure(f"{self.manager.hostname}: the migration journal could not be written ({e})")
             self.jobs.update(self.mig_id, phase=self.engine.phase)
             return None
         if isinstance(action, Finished):
@@ -84,9 +98,25 @@ class Run:
         if isinstance(action, self._FORWARD):
             try:
                 return handler(action)
-            except (LdmError, HvError, OSError, ValueError) as e:
-                return LocalFailure(e.message if isinstance(e, LdmError) else str(e))
+            except (LdmError, HvError, OSError, ValueError, sqlite3.Error) as e:
+                return LocalFailure(self.failure_reason(action, e))
         return handler(action)
+
+    def failure_reason(self, action, e: Exception) -> str:
+        """One line for an action that failed: a refusal as it was worded; a failure of the
+        system (a full disk, a database that cannot be written) naming this host, what was
+        being done and the cause."""
+        if isinstance(e, LdmError):
+            return e.message
+        doing = _DOING.get(type(action).__name__, "")
+        if isinstance(e, sqlite3.Error):
+            cause = f"the configuration database could not be written ({e})"
+        elif isinstance(e, OSError) and e.strerror:
+            cause = e.strerror
+        else:
+            return str(e)
+        what = f" while {doing.format(name=self.name)}" if doing else ""
+        return f"{self.manager.hostname}: {cause}{what}"
 
     # -- journal: committed before the phase's first act ---------------------------------
     def journal(self, phase: str, doc: dict) -> None:

@@ -340,6 +340,9 @@ class SourceRun(Run):
                                 dirty=self.manager.hv.memory(self.uuid).dirty_count)
 
     def _batch(self, numbers, parts, zeros, *, last: bool, buf=None, filled: int = 0) -> PagesRead:
+        # After the reads: a file cut short or removed under them read as zeros, and zeros
+        # must never travel as the guest's memory.
+        self.manager.hv.memory(self.uuid).check_intact()
         if buf is not None:
             data = memoryview(buf)[:filled]
             if not numbers:
