@@ -2,8 +2,8 @@
 
 Plain Python with no Textual in it, so what the operator is told about state changes can be
 tested without a screen. The console feeds it snapshots and failures; it answers with the
-events worth a line in the event log (SPEC T-8: every state change seen between snapshots,
-every connection change).
+events worth a line in the event log: every state change seen between snapshots, every
+connection change, so no failure goes without a clear message.
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ class Fleet:
         self.hosts: dict[str, HostView] = {}
         self.jobs: dict[str, MigrationProgress] = {}
         """Every migration seen, newest data wins; a job seen from its source is kept over
-        the target's view because the source decides how it ends (SPEC G-12)."""
+        the target's view because the source decides how it ends (only the host that started a
+        migration can cancel it)."""
         self.job_hosts: dict[str, str] = {}
         """Which host reported each job in ``jobs``."""
         self.history = RateHistory()

@@ -16,11 +16,11 @@ larger packets than asyncssh's defaults nearly double what one channel carries, 
 still adds nothing (the figures: docs/PERFORMANCE.md, "Measurements behind the choices").
 The window is the receiver's: ``ldmd``'s server uses :data:`CHANNEL_WINDOW` too.
 
-Crypto units (the seed's note that MAUs in the primary domains speed migration up): a T2's
-MAU is an AES engine; here AES-NI plays its part. When the source's primary domain holds
-crypto units the link offers AES-GCM first (hardware AES, the faster of the two); without
-them ChaCha20-Poly1305 (a software cipher), as a manager without an AES engine would
-choose. The speed-up is measured, not asserted: both ciphers really run.
+Crypto units (the Logical Domains 1.2 guide's note that MAUs in the primary domains speed
+migration up): a T2's MAU is an AES engine; here AES-NI plays its part. When the source's
+primary domain holds crypto units the link offers AES-GCM first (hardware AES, the faster of
+the two); without them ChaCha20-Poly1305 (a software cipher), as a manager without an AES
+engine would choose. The speed-up is measured, not asserted: both ciphers really run.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Screens and dialogs of the console (SPEC T-1…T-8)."""
+"""Screens and dialogs of the console (docs/CONSOLE.md)."""

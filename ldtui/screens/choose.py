@@ -1,4 +1,4 @@
-"""Asking the operator which host to look at, when no host can say (SPEC T-6).
+"""Asking the operator which host to look at, when no host can say.
 
 A source left in the error state normally names its target; a record that lost that name
 (an older manager, a store restored from a backup) cannot. The recovery wizard then asks

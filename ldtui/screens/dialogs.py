@@ -1,7 +1,7 @@
 """Modal dialogs: a yes/no confirmation and a message that lists lines.
 
 Dangerous actions confirm naming host and domain; focus starts on the safe button and
-``esc`` answers no (DESIGN.md "Look and feel").
+``esc`` answers no (docs/CONSOLE.md, "Cancelling").
 
 A key typed before a dialog was on screen was meant for what the operator saw then, not
 for the dialog: the safe button holds the focus from the first frame (``AUTO_FOCUS``,

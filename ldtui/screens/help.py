@@ -1,4 +1,4 @@
-"""``?``: every key the console answers to, generated from the bindings (SPEC T-8).
+"""``?``: every key the console answers to, generated from the bindings.
 
 Nothing here is written by hand: adding a binding anywhere adds a line here.
 """

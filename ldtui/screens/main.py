@@ -1,4 +1,4 @@
-"""The main screen: hosts panel, one domain table across hosts, jobs, event log (T-2, T-4).
+"""The main screen: hosts panel, one domain table across hosts, jobs, event log.
 
 It draws only ``HostSnapshot`` values the app hands it (through ``app.fleet``) and turns
 keys into the flows of ``screens.flows``. Tables are diffed, never refilled.

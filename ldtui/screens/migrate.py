@@ -52,7 +52,7 @@ class MigrateRequest:
 
     def argv(self) -> list[str]:
         """``migrate-domain [-n] [--live] [-d MS] [-b RATE] [-P PORT] DOMAIN [USER@]HOST[:NEW]``
-        (seed 8-2, 8-3)."""
+        (the Logical Domains 1.2 guide's form, with the rename on the way)."""
         where = f"{self.user}@{self.target_host}" if self.user else self.target_host
         if self.new_name:
             where += f":{self.new_name}"

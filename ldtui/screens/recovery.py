@@ -1,4 +1,4 @@
-"""The recovery wizard for a domain in the migration error state (SPEC T-6, G-13).
+"""The recovery wizard for a domain in the migration error state.
 
 It asks the target host, says what it found, offers the one safe action, confirms it
 naming host and domain, runs it on the source host and shows what happened. When the target

@@ -1,4 +1,4 @@
-"""A scrollable page of ``ldm`` output: domain detail (``list -l``), devices, services (T-7).
+"""A scrollable page of ``ldm`` output: domain detail (``list -l``), devices, services.
 
 The command runs in a worker after the page is shown, so a slow host never freezes the
 console; the page says it is waiting, then shows what the host printed.

@@ -21,7 +21,7 @@ FLAG_LEGEND = (
     "FLAGS  1 s start/stop · 2 n normal t transition · 3 d delayed reconf · "
     "4 c control · 5 v vio service · 6 s source t target e error"
 )
-"""The six one-letter FLAGS columns explained once, above the table (SPEC L-2)."""
+"""The six one-letter FLAGS columns explained once, above the table."""
 
 COMPACT_FLAG_LEGEND = "FLAGS 1 start 2 normal/transition 3 delayed 4 control 5 vio 6 src/tgt/error"
 """The same in 80 columns, for the one FLAGS column of the narrow layout: each letter is
@@ -212,7 +212,7 @@ def _compact_host_cell(view: HostView, dim: str) -> Cell:
 def domain_cells(view: HostView, row: DomainRow,
                  previous: tuple[DomainRow, dict[str, Cell]] | None = None, *,
                  compact: bool = False) -> dict[str, Cell]:
-    """One domain row; a stale host's rows are dimmed and say since when (SPEC T-2).
+    """One domain row; a stale host's rows are dimmed and say since when.
 
     ``previous`` (the row as last drawn, for the same host state and layout, and its
     cells) lets cells whose fields did not change be reused as they are, so redrawing
@@ -352,7 +352,7 @@ JOB_STATE_STYLE = {"running": "$accent", "completed": "$success", "failed": "bol
 
 
 def job_detail_lines(job: MigrationProgress) -> list[str]:
-    """The selected job under the jobs table: what ``virsh domjobinfo`` would say (B-4)."""
+    """The selected job under the jobs table: what ``virsh domjobinfo`` would say."""
     mode = "live (pre-copy)" if job.live else "suspend and copy"
     head = f"{job.domain}: {mode} · phase {job.phase} {job.phase_name} · {job.state}"
     if job.reason:

@@ -1,4 +1,4 @@
-"""The selected migration as a picture under the jobs table (SPEC T-4, B-1, B-4).
+"""The selected migration as a picture under the jobs table.
 
 Left, its rate and dirty rate over time, as this console sampled them
 (``console.job_history``); right, the guest memory each round sent, as the source recorded

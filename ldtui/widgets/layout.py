@@ -1,4 +1,4 @@
-"""Which columns the main screen shows for the width of the terminal (SPEC T-2).
+"""Which columns the main screen shows for the width of the terminal.
 
 From ``WIDE_FROM`` columns on, the wide layout: the six one-letter FLAGS columns and every
 column ``ldm list`` prints. Below it the narrow layout: FLAGS as one six-letter column,

@@ -1,4 +1,4 @@
-"""Tables that are updated in place: rows keyed, cells diffed, selection kept (DESIGN.md).
+"""Tables that are updated in place: rows keyed, cells diffed, selection kept.
 
 A refresh never clears and refills: rows that vanished are removed, new ones added, and
 only cells whose text or style changed are rewritten, so the cursor, the scroll position

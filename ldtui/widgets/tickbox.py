@@ -1,4 +1,4 @@
-"""A checkbox whose state is written, not only coloured (SPEC T-3, T-8)."""
+"""A checkbox whose state is written, not only coloured."""
 
 from __future__ import annotations
 

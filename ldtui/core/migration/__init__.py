@@ -1,4 +1,4 @@
-"""Domain migration (SPEC G-1…G-14, B-3): sans-IO engines, their executors, the journal.
+"""Domain migration (docs/ENGINE.md): sans-IO engines, their executors, the journal.
 
 ``SourceMigration`` / ``TargetMigration`` decide; ``SourceRun`` / ``TargetRun`` apply their
 decisions to a Manager; a transport (``ldtui.net.migrate`` or an in-memory queue in tests)

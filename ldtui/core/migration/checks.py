@@ -1,8 +1,8 @@
-"""Phase 1: can this domain move? (SPEC G-4, G-6…G-9)
+"""Phase 1: can this domain move? Compatible managers, then CPU, memory and I/O checks.
 
 ``source_unmet`` runs on the source (what only its guest and machine can tell) and
 ``target_unmet`` on the target, against its real free resources. Each returns every unmet
-requirement as one operator-facing line, so a dry run lists them all at once (G-10).
+requirement as one operator-facing line, so a dry run (``-n``) lists them all at once.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def describe(d: Domain) -> DomainDescription:
 
 def source_unmet(manager, d: Domain) -> tuple[str, ...]:
     """What the source alone can judge: the control domain never moves; an active domain
-    with more than one vCPU must be able to give them up by CPU DR (G-6)."""
+    with more than one vCPU must be able to give them up by CPU DR and shrink to one."""
     out: list[str] = []
     if d.control:
         out.append(f"LDom {d.name} is the control domain and cannot be migrated")
@@ -66,7 +66,9 @@ def compatible_versions(source: str, target: str) -> bool:
 
 
 def target_unmet(manager, offer: Offer) -> ChecksDone:
-    """Every check for the domain's state against this host's free resources (G-6…G-9)."""
+    """Every check for the domain's state against this host's free resources: CPU,
+    memory and I/O for an active domain, the constraints alone for a bound one, none for an
+    inactive one."""
     settings = manager.settings
     if not settings.migration_supported or not settings.incoming_migration_enabled:
         return ChecksDone(unmet=(), refused=True)
@@ -111,7 +113,8 @@ def _active_resources(m, src: MachineInfo, d: DomainDescription, free) -> list[s
     try:
         binding.place_blocks(free.memory, d.blocks)
     except LdmError as e:
-        out.append(e.message)  # the seed's text: "Unable to bind 2G memory region at real address 0x8000000"
+        # The Logical Domains 1.2 guide's text: "Unable to bind 2G memory region at real address 0x8000000"
+        out.append(e.message)
     if d.io:
         out.append(f"LDom {d.name} has direct physical I/O ({', '.join(d.io)}) and cannot be migrated")
     if d.maus and d.vcpus > 1:

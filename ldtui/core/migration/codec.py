@@ -3,7 +3,7 @@
 A frame is ``b"LDMG"``, one version byte, the header length (4 bytes, big-endian), a JSON
 header naming the message type and its fields, then an optional binary payload. Memory
 pages travel in the payload, a batch of them as one zstd frame or as they are (the
-sender's choice, see ``compression``, B-2); their page numbers as
+sender's choice: compressed only when that pays, see ``compression``); their page numbers as
 runs of consecutive pages in the header; register files in the payload too. zstd
 releases the GIL, so encoding and decoding run in worker threads beside the event loop;
 each thread has its own (de)compressor. Anything that is
@@ -67,7 +67,7 @@ def encode(msg) -> bytes:
 
 def encode_parts(msg) -> tuple[bytes, bytes]:
     """A frame as (everything before the payload, the payload): the transport writes the
-    two one after the other, so a batch's pages are never copied to join them (B-2)."""
+    two one after the other, so a batch's pages are never copied to join them."""
     name = type(msg).__name__
     if MESSAGE_TYPES.get(name) is not type(msg):
         raise CodecError(f"not a migration message: {name}")

@@ -1,4 +1,4 @@
-"""Whether a batch of pages goes compressed: decided by measurement, per link (SPEC B-2).
+"""Whether a batch of pages goes compressed: decided by measurement, per link.
 
 The policy belongs to the migration core: it sees only byte counts, timings and how idle
 the host is, through a reader it is given (``host_idle`` reads ``/proc/stat``; tests and
@@ -19,7 +19,7 @@ from ldtui.core.migration.events import PagesRead
 
 
 class CompressionPolicy:
-    """Whether to compress the next batch: only when it makes the transfer faster (B-2).
+    """Whether to compress the next batch: only when it makes the transfer faster.
 
     Compressing a batch of ``n`` bytes costs ``n / C`` seconds of a worker thread (``C``
     the compressor's speed) and leaves ``r·n`` bytes (``r`` its ratio) for the link, which

@@ -123,7 +123,8 @@ class Send:
 
 @attrs.frozen
 class Journal:
-    """Write this phase to the host's journal before doing anything it implies (B-3)."""
+    """Write this phase to the host's journal before doing anything it implies, so a restart
+    of either manager mid-migration ends in a defined, recoverable state."""
 
     phase: str
     doc: dict = attrs.field(factory=dict)
@@ -131,7 +132,8 @@ class Journal:
 
 @attrs.frozen
 class MarkMigrating:
-    """Source: take the migration lock and show flag ``s`` (G-11, M-7)."""
+    """Source: take the migration lock and show flag ``s`` while the move runs; the
+    lock refuses every operation that would change the domain until it ends."""
 
 
 @attrs.frozen
@@ -154,7 +156,8 @@ class BeginRound:
 
 @attrs.frozen
 class SetThrottle:
-    """Auto-converge (B-1): take ``percent`` of the running guest's time away (0 gives it back)."""
+    """Auto-converge of a live migration: take ``percent`` of the running guest's time away
+    (0 gives it back)."""
 
     percent: int
 

@@ -1,4 +1,4 @@
-"""Flow control of a migration's data messages, shared by both sessions (SPEC B-2, B-5).
+"""Flow control of a migration's data messages, shared by both sessions (docs/DATAPLANE.md).
 
 The source numbers every data message (runtime image, page batches) in the order the
 engine produced it and keeps at most a window of them unacknowledged; the target hands

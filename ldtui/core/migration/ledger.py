@@ -1,4 +1,4 @@
-"""The page-set checksum both ends keep of a domain's memory during a migration (B-1, B-2).
+"""The page-set checksum both ends keep of a domain's memory during a migration.
 
 A full digest of the memory at the end (``GuestMemory.digest``, BLAKE2b) reads and hashes
 every page once more on each side while the domain is suspended — about 0.5 GB/s here,

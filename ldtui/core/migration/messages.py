@@ -93,7 +93,8 @@ class CheckResult:
     notes: tuple[str, ...] = ()
     """Kept but unmet constraints that do not stop the move (NIU hybrid I/O)."""
     refused: bool = False
-    """The target does not take incoming migrations at all (seed example 8-4)."""
+    """The target does not take incoming migrations at all (the Logical Domains 1.2 guide's
+    example of a target that refuses)."""
 
 
 @attrs.frozen(kw_only=True)

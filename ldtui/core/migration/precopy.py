@@ -1,4 +1,4 @@
-"""When a live migration stops copying and switches over (SPEC B-1).
+"""When a live migration stops copying and switches over.
 
 Pure arithmetic over what the rounds measured, so the policy can be read and tested alone:
 

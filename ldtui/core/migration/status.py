@@ -1,7 +1,7 @@
 """The extended migration status: what ``virsh domjobinfo`` tells, in ``ldm`` form.
 
-``ldm list -o status`` keeps the seed's three columns first, byte for byte, and adds one
-line per detail below them while a migration runs on this host:
+``ldm list -o status`` keeps the Logical Domains 1.2 guide's three columns first, byte for
+byte, and adds one line per detail below them while a migration runs on this host:
 
     STATUS
         OPERATION    PROGRESS    TARGET
@@ -17,7 +17,7 @@ RATE is guest memory moved a second; ``wire`` is what crossed the link a second 
 zero pages were left out and pages compressed, which is what ``-b`` caps, so with a cap
 the first figure may be far above it.
 
-``-p`` appends ``|key=value`` fields after the seed's, in bytes, bytes a second and
+``-p`` appends ``|key=value`` fields after the guide's, in bytes, bytes a second and
 milliseconds: ``|mode=live|phase=transfer|iteration=3|processed=…|remaining=…
 |total=…|rate=…|dirty-rate=…|throttle=20|zero-pages=…|expected-downtime=…|wire=…
 |transport=native|streams=2|wire-rate=…|cap=…`` (``cap`` empty without one).
@@ -139,7 +139,7 @@ def transport_text(job: MigrationProgress) -> str:
 
 
 def error_rows(name: str, m: MigrationInfo) -> tuple[str, ...]:
-    """What is known of a source left in the error state, under the seed's three columns."""
+    """What is known of a source left in the error state, under the guide's three columns."""
     if m.all_sent:
         sent = "all state sent" + (f", {human_bytes(m.bytes_sent)} of memory" if m.bytes_sent else "")
     else:
