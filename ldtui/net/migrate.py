@@ -167,8 +167,9 @@ class MigrationService:
                 run.abandon((lines[0],))
                 return MigrationResult.failure(req.source, lines, dry_run=req.dry_run)
             # Known, but its manager could not be reached or would not talk (unreachable,
-            # timed out, host key refused, no manager service): the seed's 8-4 text, the
-            # reason in the log.
+            # timed out, host key refused, no manager service): the Logical Domains 1.2
+            # guide's text for a target that refuses ("Failed to establish connection with
+            # ldmd(1m) on target: HOST" and its hint lines), the reason in the log.
             lines = list(connection_refused_lines(req.host))
             run.abandon((e.message,))
             return MigrationResult.refusal(MigrationStatus.REFUSED, lines)
