@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,9 @@ CREATE TABLE IF NOT EXISTS migrations (id TEXT PRIMARY KEY, domain TEXT NOT NULL
                                        doc TEXT NOT NULL);
 """
 
+RESERVE_BYTES = 4 << 20
+"""Room kept beside the database for the commits that undo on a full disk (see ``_keep_reserve``)."""
+
 HISTORY_KEPT = 200
 """Finished migrations a host remembers; the newest of each domain is kept beyond that."""
 
@@ -62,9 +66,33 @@ class Store:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
         self._depth = 0
+        self.reserve = self.path.with_name(self.path.name + "-reserve")
+        self._keep_reserve()
 
     def close(self) -> None:
         self.db.close()
+
+    def _keep_reserve(self) -> None:
+        """Keep room for the next commit on a file system that fills up.
+
+        A reserve file of ``RESERVE_BYTES`` sits beside the database. When the free space
+        falls below that, the reserve is given up before the transaction begins, so the
+        commands that undo (removing a half-received domain, recording a failure) still
+        commit on a full disk; it is made again once there is room for it twice over."""
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError:
+            return
+        free = st.f_bavail * st.f_frsize
+        try:
+            if free < RESERVE_BYTES:
+                self.reserve.unlink(missing_ok=True)
+            elif free > 2 * RESERVE_BYTES and not self.reserve.exists():
+                with open(self.reserve, "wb") as f:
+                    os.posix_fallocate(f.fileno(), 0, RESERVE_BYTES)
+        except OSError:
+            with contextlib.suppress(OSError):
+                self.reserve.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -76,6 +104,7 @@ class Store:
             finally:
                 self._depth -= 1
             return
+        self._keep_reserve()
         self.db.execute("BEGIN IMMEDIATE")
         self._depth = 1
         try:

@@ -192,11 +192,21 @@ class Ldmd:
 
     async def _ticker(self) -> None:
         # Guests run in step with wall time; a slow tick just covers a longer interval.
+        # A failure that repeats (a full disk under the guests' memory files) is logged
+        # once, with its trace, and again only when it changes or goes away.
+        failing = ""
         while True:
             try:
                 self.manager.tick(time.time())
-            except Exception:
-                self.log.exception("tick failed")
+            except Exception as e:
+                now = f"{type(e).__name__}: {e}"
+                if now != failing:
+                    self.log.exception("tick failed (logged once while it repeats)")
+                    failing = now
+            else:
+                if failing:
+                    self.log.info("tick works again after: %s", failing)
+                    failing = ""
             await asyncio.sleep(self.tick_interval)
 
     # -- authentication: password or public key, failures throttled, passwords never logged

@@ -111,6 +111,9 @@ class TargetPump:
                 if not await self._send(out) and not s.finished:
                     s.link_lost()
         finally:
+            # What the session answered last (an Abort with the reason, when a data stream's
+            # thread ended the migration) goes out before the streams close.
+            await self._send(self._take_replies())
             await self._close_data()
             if not s.finished:
                 s.link_lost()
@@ -225,6 +228,9 @@ class TargetPump:
         fut = self._receiving
         error = None if fut.cancelled() else fut.exception()
         if error is not None:
+            cause = error.__cause__ or error
+            log.warning("migration from %s: the data streams ended: %s", self.ctx.peer, error,
+                        exc_info=None if cause is error and isinstance(error, DataPlaneError) else cause)
             self._replies.extend(self.session.data_lost(f"Lost the data connection from the source: {error}"))
 
     async def _close_data(self) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 import attrs
 
 from ldtui.core import binding
@@ -17,6 +20,7 @@ from ldtui.core.migration.messages import Go, Offer
 from ldtui.core.migration.pageruns import page_runs
 from ldtui.core.migration.run_common import JOURNAL_TARGET, Run
 from ldtui.core.migration.target import TargetMigration
+from ldtui.core.store import RESERVE_BYTES
 from ldtui.core.model import WRITE, Bindings, Domain, DomainState, MigrationInfo, MigrationRole
 from ldtui.hv.machine import PAGE_SIZE
 from ldtui.hv.memory import ZERO_PAGE
@@ -151,6 +155,7 @@ class TargetRun(Run):
             self._flushed_round = b.round
             self._unflushed = 0
         numbers, data = b.numbers, memoryview(b.data)
+        _ensure_room(mem.path, len(data))
         if len(data) != len(numbers) * PAGE_SIZE:
             raise ValueError(f"a batch of {len(numbers)} pages carries {len(data)} bytes")
         at = 0
@@ -217,3 +222,14 @@ class TargetRun(Run):
 
     def downtime_ms(self) -> float:
         return self._downtime_ms
+
+
+def _ensure_room(path: str, nbytes: int) -> None:
+    """Refuse a write that would leave the file system of ``path`` with less than the
+    database's reserve: a migration must fail while the host can still record its undoing."""
+    try:
+        st = os.statvfs(os.path.dirname(path) or ".")
+    except OSError:
+        return
+    if st.f_bavail * st.f_frsize < nbytes + RESERVE_BYTES:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (the state directory is full)")
