@@ -139,7 +139,7 @@ def inspect_database(path: Path, *, thorough: bool = False) -> DatabaseReport:
             return DatabaseReport(path, exists=True, problems=(
                 "it is an SQLite database but not an ldmd configuration (no meta table; it has "
                 + ", ".join(sorted(tables)) + ")",))
-        counts = tuple((t, db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])  # noqa: S608 - fixed names
+        counts = tuple((t, db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
                        for t in ("domains", "services", "users", "journal", "migrations") if t in tables)
         return DatabaseReport(path, exists=True, counts=counts)
     except sqlite3.Error as e:

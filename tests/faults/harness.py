@@ -130,6 +130,21 @@ class HostProcess:
         return loads(row[0], Domain) if row else None
 
 
+async def start_mesh(procs: list[HostProcess], root: Path) -> Path:
+    """Start the hosts and make each a peer of every other; returns their known_hosts file."""
+    await asyncio.gather(*(p.start() for p in procs))
+    known = root / "known_hosts"
+    lines = []
+    for p in procs:
+        key = " ".join((p.dir / "ssh_host_ed25519_key.pub").read_text().split()[:2])
+        lines.append(f"{p.name} {key}\n[127.0.0.1]:{p.port} {key}\n")
+    known.write_text("".join(lines))
+    for p in procs:
+        (p.dir / "peers.toml").write_text(tomli_w.dumps({"known_hosts": str(known), "peers": {
+            o.name: f"127.0.0.1:{o.port}" for o in procs if o is not p}}))
+    return known
+
+
 def free_port() -> int:
     import socket
     with socket.socket() as s:

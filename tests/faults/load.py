@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 
 import asyncssh
-import tomli_w
 
-from tests.faults.harness import PASSWORD, HostProcess, check
+from tests.faults.harness import PASSWORD, HostProcess, start_mesh, check
 
 CONFLICTS = ("migrate-domain {d} {t}", "stop-domain {d}", "set-vcpu 1 {d}", "remove-domain {d}",
              "unbind-domain {d}", "set-memory 1G {d}")
@@ -71,16 +70,7 @@ async def run_load(root: Path, *, hosts: int = 4, migrations: int = 8, pollers: 
                           "--keepalive", "2:3", "--wait-timeout", "30"]) for i in range(1, hosts + 1)]
     conns: list[asyncssh.SSHClientConnection] = []
     try:
-        await asyncio.gather(*(p.start() for p in procs))
-        known = root / "known_hosts"
-        lines = []
-        for p in procs:
-            key = " ".join((p.dir / "ssh_host_ed25519_key.pub").read_text().split()[:2])
-            lines.append(f"{p.name} {key}\n[127.0.0.1]:{p.port} {key}\n")
-        known.write_text("".join(lines))
-        for p in procs:
-            (p.dir / "peers.toml").write_text(tomli_w.dumps({"known_hosts": str(known), "peers": {
-                o.name: f"127.0.0.1:{o.port}" for o in procs if o is not p}}))
+        known = await start_mesh(procs, root)
         say(f"{hosts} ldmd started")
         await asyncio.sleep(1.0)           # the guests write some memory first
 

@@ -26,10 +26,9 @@ import time
 from pathlib import Path
 
 import asyncssh
-import tomli_w
 
 from ldtui.net.hostlink import HostLink
-from tests.faults.harness import PASSWORD, HostProcess
+from tests.faults.harness import PASSWORD, HostProcess, start_mesh
 from tests.faults.load import host_table
 
 DOMAIN = "soak-d1"
@@ -81,16 +80,7 @@ async def run_soak(root: Path, *, cycles: int, pollers: int = 20, memory: str = 
     polls = {"ldm": 0, "rpc": 0}
     tasks: list[asyncio.Future] = []
     try:
-        await asyncio.gather(*(p.start() for p in procs))
-        known = root / "known_hosts"
-        lines = []
-        for p in procs:
-            key = " ".join((p.dir / "ssh_host_ed25519_key.pub").read_text().split()[:2])
-            lines.append(f"{p.name} {key}\n[127.0.0.1]:{p.port} {key}\n")
-        known.write_text("".join(lines))
-        for p in procs:
-            (p.dir / "peers.toml").write_text(tomli_w.dumps({"known_hosts": str(known), "peers": {
-                o.name: f"127.0.0.1:{o.port}" for o in procs if o is not p}}))
+        known = await start_mesh(procs, root)
         control = [await _connect(p, known) for p in procs]
         conns += control
 

@@ -10,9 +10,8 @@ import asyncio
 
 import asyncssh
 import pytest
-import tomli_w
 
-from tests.faults.harness import PASSWORD, HostProcess
+from tests.faults.harness import PASSWORD, HostProcess, start_mesh
 from tests.faults.load import host_table
 
 pytestmark = pytest.mark.timeout(170)
@@ -36,16 +35,7 @@ class Pair:
         self.conns: list[asyncssh.SSHClientConnection] = []
 
     async def __aenter__(self):
-        await asyncio.gather(*(p.start() for p in self.procs))
-        known = self.root / "known_hosts"
-        lines = []
-        for p in self.procs:
-            key = " ".join((p.dir / "ssh_host_ed25519_key.pub").read_text().split()[:2])
-            lines.append(f"{p.name} {key}\n[127.0.0.1]:{p.port} {key}\n")
-        known.write_text("".join(lines))
-        for p in self.procs:
-            (p.dir / "peers.toml").write_text(tomli_w.dumps({"known_hosts": str(known), "peers": {
-                o.name: f"127.0.0.1:{o.port}" for o in self.procs if o is not p}}))
+        known = await start_mesh(self.procs, self.root)
         for p in self.procs:
             self.conns.append(await asyncio.wait_for(asyncssh.connect(
                 "127.0.0.1", p.port, username="root", password=PASSWORD, known_hosts=str(known),

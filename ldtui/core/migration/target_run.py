@@ -20,8 +20,8 @@ from ldtui.core.migration.messages import Go, Offer
 from ldtui.core.migration.pageruns import page_runs
 from ldtui.core.migration.run_common import JOURNAL_TARGET, Run
 from ldtui.core.migration.target import TargetMigration
-from ldtui.core.store import RESERVE_BYTES
 from ldtui.core.model import WRITE, Bindings, Domain, DomainState, MigrationInfo, MigrationRole
+from ldtui.core.store import RESERVE_BYTES
 from ldtui.hv.machine import PAGE_SIZE
 from ldtui.hv.memory import ZERO_PAGE
 
