@@ -28,6 +28,7 @@ from ldtui.net.channelio import ChannelIO, CollectedChannelIO, ExecChannelIO
 from ldtui.net.names import TARGET_PASSWORD_ENV
 from ldtui.net.keys import load_or_create_host_key
 from ldtui.net.peer import CHANNEL_MAX_PACKET, CHANNEL_WINDOW
+from ldtui.net.peersfile import read_peers_file, read_peers_known_hosts
 from ldtui.net.ratelimit import LoginThrottle
 
 RPC_SUBSYSTEM = "ldtui-rpc"
@@ -386,30 +387,6 @@ class _Session(asyncssh.SSHServer):
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         # Called twice per key (query, then signed proof); only the proof counts as a login.
         return self.ldmd.check_public_key(username, key)
-
-
-def read_peers_file(path: str | Path) -> dict[str, tuple[str, int]]:
-    """``[peers] host = "addr:port"`` from a peers file; a broken file is logged and ignored."""
-    import tomllib
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        out = {}
-        for host, value in data.get("peers", {}).items():
-            addr, _, port = str(value).rpartition(":")
-            out[host] = (addr.strip("[]"), int(port))
-        return out
-    except (OSError, ValueError, tomllib.TOMLDecodeError) as e:
-        logging.getLogger("ldtui.ldmd").warning("peers file %s unreadable: %s", path, e)
-        return {}
-
-
-def read_peers_known_hosts(path: str | Path) -> Path | None:
-    import tomllib
-    try:
-        value = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("known_hosts")
-    except (OSError, ValueError):
-        return None
-    return Path(value) if isinstance(value, str) else None
 
 
 _DUMMY_HASH = "scrypt$16384$8$1$00000000000000000000000000000000$" + "00" * 32
