@@ -1,4 +1,4 @@
-"""The peers file: which other managers this host can migrate to, re-read as it changes."""
+"""The peers file: which other managers this host can migrate to, and the known_hosts file for them."""
 
 from __future__ import annotations
 
