@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -176,12 +177,17 @@ async def run_soak(root: Path, *, cycles: int, pollers: int = 20, memory: str = 
                 "cycle_max": max(seconds, default=float("nan"))}
     finally:
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for link in links:
-            await link.close()
-        for c in conns:
-            c.close()
-        await asyncio.gather(*(p.stop() for p in procs), return_exceptions=True)
+        try:
+            # However the run ended, the two ldmd processes are stopped: a failure while the
+            # clients close must not leave them running.
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 45)
+            for link in links:
+                with contextlib.suppress(Exception):
+                    await link.close()
+            for c in conns:
+                c.close()
+        finally:
+            await asyncio.gather(*(p.stop() for p in procs), return_exceptions=True)
 
 
 def verdict(stats: dict) -> list[str]:
