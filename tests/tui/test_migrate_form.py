@@ -30,6 +30,8 @@ async def open_form(pilot, app, key: str = "t5440-sys-1/ldg1") -> MigrateForm:
 
 
 class _Manager:
+    hostname = "t5440-sys-1"
+
     def domain(self, name: str) -> None:
         return None
 
