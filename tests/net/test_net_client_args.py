@@ -48,3 +48,24 @@ def test_a_fresh_ldm_reads_its_migration_line_with_only_what_it_imports():
     ran = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert (ran.returncode, ran.stderr) == (0, "")
     assert ran.stdout.split() == ["['ldg1',", "'t5440-sys-2']", "None", "None"]
+
+
+@pytest.mark.parametrize("text", ["root@h:22", "h", "h:2201", "[::1]:2201", "[fd00::2]", "u@[fd00::2]:22",
+                                  "admin@t5440-sys-2", "10.0.1.12:2201", "h:0", "h:x", "h:65536", "@h", "[::1]:x"])
+def test_ldm_reads_a_host_as_the_one_target_grammar_reads_a_host_field(text):
+    # ldm's connection option keeps its own small reader (it starts before any heavy import);
+    # it must agree with core.migration_target's host-field reading on what it accepts.
+    from ldtui.core.migration_target import MigrationTarget, TargetError
+    from ldtui.net.client import ClientError, split_target
+
+    try:
+        grammar = MigrationTarget.parse_host_field(text)
+        wanted = None if not grammar.host or ("@" in text and not grammar.user) else \
+            (grammar.user, grammar.host, grammar.port)
+    except TargetError:
+        wanted = None
+    try:
+        got = split_target(text)
+    except ClientError:
+        got = None
+    assert got == wanted
