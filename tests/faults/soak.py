@@ -52,7 +52,7 @@ def resources(h: HostProcess) -> dict[str, float]:
     """What one ldmd holds right now, read from /proc and its state directory."""
     pid = h.proc.pid
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    db = sum(p.stat().st_size for p in h.dir.glob("ldom.db*"))
+    db = sum(p.stat().st_size for p in (h.dir / n for n in ("ldom.db", "ldom.db-wal", "ldom.db-shm")) if p.exists())
     # Memory files are sparse: what they take on disk is what counts.
     state = sum(p.stat().st_blocks * 512 for p in h.dir.rglob("*") if p.is_file())
     return {"rss_mb": int(status["VmRSS"].split()[0]) / 1024, "fds": len(os.listdir(f"/proc/{pid}/fd")),
@@ -70,7 +70,9 @@ def _fields(line: str) -> dict[str, str]:
 
 
 async def run_soak(root: Path, *, cycles: int, pollers: int = 20, memory: str = "512M", write_rate: str = "20M",
-                   out=None) -> dict:
+                   minutes: float | None = None, out=None) -> dict:
+    """Run the soak; with ``minutes``, stop after the cycle that ends past that time (the
+    middle is then the sample nearest half of the cycles that ran)."""
     say = (lambda text: (out.write(text + "\n"), out.flush())) if out else (lambda text: None)
     procs = [HostProcess(f"soak-{i}", root, soak_table(i, memory=memory, write_rate=write_rate),
                          ["--keepalive", "2:3", "--wait-timeout", "30"]) for i in (1, 2)]
@@ -130,8 +132,10 @@ async def run_soak(root: Path, *, cycles: int, pollers: int = 20, memory: str = 
                         found.append(f"{p.name}:{f['state']}:{f['flags']}")
             return found
 
-        samples: dict[str, list[dict]] = {"start": [], "middle": [], "end": []}
+        taken: dict[int, list[dict]] = {}
+        """Resources after cycle 1 and every tenth cycle, and after the last one."""
         seconds: list[float] = []
+        deadline = time.monotonic() + minutes * 60 if minutes else None
         here, last = 0, await counter(0)
         for cycle in range(1, cycles + 1):
             live = cycle % 2 == 0
@@ -156,22 +160,25 @@ async def run_soak(root: Path, *, cycles: int, pollers: int = 20, memory: str = 
             last = now
             if problems:
                 break
-            point = "start" if cycle == 1 else "middle" if cycle == max(cycles // 2, 1) else \
-                "end" if cycle == cycles else ""
-            if point:
-                samples[point] = [resources(p) for p in procs]
-            if cycle % 10 == 0 or point:
+            out_of_time = deadline is not None and time.monotonic() > deadline
+            if cycle == 1 or cycle % 10 == 0 or cycle == cycles or out_of_time:
+                taken[cycle] = [resources(p) for p in procs]
                 say(f"cycle {cycle}: {seconds[-1]:.2f} s ({'live' if live else 'warm'}), "
-                    + "; ".join(f"{p.name} " + " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
-                                                         for k, v in resources(p).items()) for p in procs))
+                    + "; ".join(f"{p.name} " + " ".join(f"{k}={v:.1f}" for k, v in sample.items())
+                                for p, sample in zip(procs, taken[cycle], strict=True)))
+            if out_of_time:
+                break
+        ran = len(seconds)
+        middle = min(taken, key=lambda c: abs(c - max(ran // 2, 1))) if taken else 0
+        samples = {"start": taken.get(1, []), "middle": taken.get(middle, []), "end": taken.get(ran, [])}
         growth = []
-        if samples["middle"] and samples["end"]:
+        if samples["middle"] and samples["end"] and middle != ran:
             for p, mid, end in zip(procs, samples["middle"], samples["end"], strict=True):
                 for key, bound in BOUNDS.items():
                     if end[key] - mid[key] > bound:
                         growth.append(f"{p.name} {key} grew {end[key] - mid[key]:+.1f} (bound +{bound}) "
-                                      f"between cycle {max(cycles // 2, 1)} and {cycles}")
-        return {"cycles": len(seconds), "asked": cycles, "problems": problems, "growth": growth,
+                                      f"between cycle {middle} and {ran}")
+        return {"cycles": ran, "asked": cycles, "middle_cycle": middle, "timed_out": bool(deadline and ran < cycles), "problems": problems, "growth": growth,
                 "seconds": seconds, "polls": dict(polls), "samples": samples,
                 "cycle_p50": statistics.median(seconds) if seconds else float("nan"),
                 "cycle_max": max(seconds, default=float("nan"))}
@@ -193,7 +200,7 @@ async def run_soak(root: Path, *, cycles: int, pollers: int = 20, memory: str = 
 def verdict(stats: dict) -> list[str]:
     """Everything wrong with a run, one line each; empty when it passed."""
     wrong = list(stats["problems"]) + list(stats["growth"])
-    if stats["cycles"] != stats["asked"] and not stats["problems"]:
+    if stats["cycles"] != stats["asked"] and not stats["problems"] and not stats["timed_out"]:
         wrong.append(f"only {stats['cycles']} of {stats['asked']} cycles ran")
     if stats["polls"]["rpc"] == 0:
         wrong.append("the console-like client never got a snapshot")
@@ -206,14 +213,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pollers", type=int, default=20)
     p.add_argument("--memory", default="512M", help="the domain's memory")
     p.add_argument("--write-rate", default="20M", help="how fast its guest writes memory")
+    p.add_argument("--minutes", type=float, help="stop after this long, even if cycles remain")
     args = p.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="ldtui-soak-"))
     print(f"soak: {args.cycles} cycles, {args.pollers} pollers, {args.memory} domain writing {args.write_rate}/s; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     started = time.monotonic()
     stats = asyncio.run(run_soak(root, cycles=args.cycles, pollers=args.pollers, memory=args.memory,
-                                 write_rate=args.write_rate, out=sys.stdout))
+                                 write_rate=args.write_rate, minutes=args.minutes, out=sys.stdout))
     wrong = verdict(stats)
+    if stats["timed_out"]:
+        print(f"stopped after {args.minutes:g} minutes, at cycle {stats['cycles']} of {args.cycles}")
+    print(f"middle sample: cycle {stats['middle_cycle']}")
     for point in ("start", "middle", "end"):
         for name, sample in zip(("soak-1", "soak-2"), stats["samples"][point], strict=False):
             print(f"{point:>6} {name}: " + " ".join(f"{k}={v:.1f}" for k, v in sample.items()))
