@@ -68,6 +68,16 @@ def overview() -> str:
     return "\n".join(lines) + "\n"
 
 
+def version_banner(machine: Any) -> str:
+    """``ldm -V``: the manager's version and the firmware it runs on, in the layout of the
+    1.x releases."""
+    return (f"\nLogical Domain Manager (v {machine.manager_version})\n"
+            "\tHypervisor control protocol v 1.3\n"
+            "\tUsing Hypervisor MD v 1.1\n\n"
+            "System PROM:\n"
+            f"\tSystem Firmware\tv. {machine.firmware}\n")
+
+
 def _fail(text: str, code: int = 1, stdout: str = "") -> CommandResult:
     return CommandResult(stdout=stdout, stderr=text if text.endswith("\n") else text + "\n", exit_code=code)
 
@@ -80,6 +90,8 @@ def execute(manager: Any, user: str, argv: list[str], *, password: str | None = 
         return _fail(overview())
     if argv[0] in ("-h", "--help", "help"):
         return CommandResult(stdout=overview(), stderr="", exit_code=0)
+    if argv[0] == "-V" and len(argv) == 1:
+        return CommandResult(stdout=version_banner(manager.machine), stderr="", exit_code=0)
     spec: CommandSpec | None = COMMANDS.get(argv[0])
     if spec is None:
         return _fail(f"Unknown subcommand: {argv[0]}\n"
