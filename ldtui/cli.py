@@ -44,6 +44,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-F", "--ssh-config", metavar="FILE", help="ssh_config to read instead of ~/.ssh/config")
     p.add_argument("--jump", metavar="USER@BASTION[:PORT]",
                    help="jump host(s), comma-separated, for the hosts named on the command line")
+    p.add_argument("--protocol", choices=("ldtui", "ldm"), default="ldtui",
+                   help="for the hosts named on the command line: ldtui (an ldmd, the default) or ldm "
+                        "(Oracle's ldm over stock SSH, as on a real control domain)")
     p.add_argument("--theme", help="ldtui-dark, ldtui-light, ldtui-high-contrast or any Textual theme")
     p.add_argument("--lab-file", type=Path, help="embedded lab description (without hosts)")
     p.add_argument("--state-dir", type=Path, help="embedded lab state directory")
@@ -58,11 +61,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     try:
-        specs = [attrs.evolve(parse_target(t), jump=args.jump) for t in args.targets]
+        specs = [attrs.evolve(parse_target(t), jump=args.jump, protocol=args.protocol) for t in args.targets]
         if args.hosts_file:
             specs += load_hosts_file(args.hosts_file)
         if args.jump and not args.targets:
             raise LdmError("usage", "--jump needs hosts on the command line (a hosts file says jump = per host)")
+        if args.protocol != "ldtui" and not args.targets:
+            raise LdmError("usage", "--protocol needs hosts on the command line (a hosts file says protocol = per host)")
         sources = links_for(specs, args.ssh_config) if specs else {}
     except LdmError as exc:
         print(f"ldtui: {exc.text()}", file=sys.stderr)

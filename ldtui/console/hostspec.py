@@ -10,6 +10,8 @@ A hosts file lists one ``[[host]]`` table per host::
     password = "…"                # or: key = "~/.ssh/id_ed25519"
     known_hosts = "~/.ldtui/known_hosts"   # optional
     jump = "ops@bastion:22"       # optional: jump hosts, comma-separated ("none": direct)
+    protocol = "ldm"              # optional: "ldtui" (an ldmd, the default) or "ldm"
+                                  # (Oracle's ldm over stock SSH, docs/ORACLE-VM.md)
 
 What is not given comes from the operator's ssh_config (``net.sshroute``).
 """
@@ -38,6 +40,21 @@ class HostSpec:
     known_hosts: str | None = None
     jump: str | None = None
     """Jump hosts as ``-J`` takes them; None: ssh_config's ProxyJump."""
+    protocol: str = "ldtui"
+    """How the console talks to the host: ``ldtui`` (an ``ldmd``'s ``ldtui-rpc`` service) or
+    ``ldm`` (its ``ldm`` command over stock SSH ``exec``, as on a real control domain)."""
+
+
+PROTOCOLS = ("ldtui", "ldm")
+
+
+def check_protocol(value: object, where: str) -> str:
+    if value is None:
+        return "ldtui"
+    if value not in PROTOCOLS:
+        raise LdmError("hosts-file" if where else "usage",
+                       f"{where}protocol must be \"ldtui\" or \"ldm\", not {value!r}")
+    return str(value)
 
 
 def parse_target(text: str) -> HostSpec:
@@ -82,12 +99,13 @@ def load_hosts_file(path: Path) -> list[HostSpec]:
         jump = entry.get("jump")
         if jump is not None and not isinstance(jump, str):
             raise LdmError("hosts-file", f"{path}: host #{i}: jump must be a string like \"ops@bastion:22\"")
+        protocol = check_protocol(entry.get("protocol"), f"{path}: host #{i}: ")
         specs.append(HostSpec(
             name=entry.get("name") or (f"{address}:{port}" if port not in (None, 22) else address),
             address=address, port=port, user=entry.get("user") or None,
             password=entry.get("password"),
             key=str(Path(key).expanduser()) if key else None,
             known_hosts=str(Path(known).expanduser()) if known else None,
-            jump=jump,
+            jump=jump, protocol=protocol,
         ))
     return specs

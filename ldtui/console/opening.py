@@ -29,13 +29,15 @@ class OpenedHosts:
 def link_for(spec: HostSpec, route=None):
     """The link to one configured host; ``route`` (``net.sshroute``) says how to reach it."""
     from ldtui.net.hostlink import HostLink
+    from ldtui.net.ldmexec import LdmExecLink
     from ldtui.net.sshroute import config_files, resolve
 
     route = route or resolve(spec.address, files=config_files(), user=spec.user, port=spec.port, jumps=spec.jump)
     target = route.target
     keys = [spec.key] if spec.key else [p for p in target.identities if os.path.exists(p)]
     known = spec.known_hosts or os.environ.get("LDM_KNOWN_HOSTS") or str(ldtui_home() / "known_hosts")
-    return HostLink(target.host, target.port, target.user, password=spec.password,
+    kind = LdmExecLink if spec.protocol == "ldm" else HostLink
+    return kind(target.host, target.port, target.user, password=spec.password,
                     client_keys=keys or None, known_hosts=known, label=spec.name,
                     connect_timeout=target.connect_timeout or 10.0,
                     keepalive_interval=target.keepalive_interval or 5.0,

@@ -129,3 +129,8 @@ class HostSnapshot:
     peer_paths: tuple[tuple[str, str], ...] = ()
     """(peer host, how this host's manager reaches it: ``direct``, ``via bastion``…) for
     the peers its configuration names; filled in by ``ldmd``, not the manager."""
+    unreported: tuple[str, ...] = ()
+    """What the host could not tell, so the views say so instead of showing a figure:
+    ``processor`` (and its clock), ``incoming`` (whether it takes incoming migrations) and
+    ``job-detail`` (a migration's phase, bytes and rates). Empty from an ``ldmd``; hosts
+    reached through Oracle's ``ldm`` alone fill it (``core.ldm_snapshot``)."""

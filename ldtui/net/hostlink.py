@@ -106,21 +106,30 @@ class HostLink:
                 self._set_state(DOWN, e.message, e.code)
                 raise LinkDown(e.message, e.code) from None
             try:
-                writer, reader, _ = await asyncio.wait_for(
-                    conn.open_session(subsystem=RPC_SUBSYSTEM, encoding=None), self.connect_timeout)
-                rpc = RpcClient(reader, writer)
-                await rpc.start(timeout=self.connect_timeout)
-            except (RpcError, asyncssh.Error, OSError, TimeoutError) as e:
+                rpc = await self._open_service(conn)
+            except LinkDown as e:
                 conn.close()
-                if isinstance(e, RpcError) and e.code == "version":
-                    msg, code = f"{self.label}: incompatible manager: {e.message}", "version"
-                else:
-                    msg, code = f"{self.label}: no ldtui-rpc service: {getattr(e, 'message', None) or e}", "no-service"
-                self._set_state(DOWN, msg, code)
-                raise LinkDown(msg, code) from None
+                self._set_state(DOWN, str(e), e.code)
+                raise
             self._conn, self._rpc = conn, rpc
             self._set_state(CONNECTED)
             asyncio.get_running_loop().create_task(self._watch(rpc))
+
+    async def _open_service(self, conn: asyncssh.SSHClientConnection):
+        """What this link talks to over ``conn`` once logged in: the ``ldtui-rpc`` channel,
+        started. Anything with ``closed`` (an event), ``close_reason`` and ``close()`` does;
+        raises :class:`LinkDown` when the host has no such service."""
+        try:
+            writer, reader, _ = await asyncio.wait_for(
+                conn.open_session(subsystem=RPC_SUBSYSTEM, encoding=None), self.connect_timeout)
+            rpc = RpcClient(reader, writer)
+            await rpc.start(timeout=self.connect_timeout)
+        except (RpcError, asyncssh.Error, OSError, TimeoutError) as e:
+            if isinstance(e, RpcError) and e.code == "version":
+                raise LinkDown(f"{self.label}: incompatible manager: {e.message}", "version") from None
+            raise LinkDown(f"{self.label}: no ldtui-rpc service: {getattr(e, 'message', None) or e}",
+                           "no-service") from None
+        return rpc
 
     async def _watch(self, rpc: RpcClient) -> None:
         await rpc.closed.wait()

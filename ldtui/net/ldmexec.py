@@ -1,0 +1,231 @@
+"""A link to a host the console reaches through Oracle's ``ldm`` over stock SSH (protocol ``ldm``).
+
+A real Oracle VM Server for SPARC control domain has no ``ldtui-rpc`` service, but it runs
+``ldm`` for whoever logs in: ``ssh root@control-domain ldm list -l -p``. This link keeps one
+SSH connection — logged in once, routed like any other link, through jump hosts too — and
+opens an ``exec`` channel on it for each command. A snapshot is three listings read at
+once (``list -l -p``, ``list-devices -a -p``, ``list -o status -p``) and the banner of
+``ldm -V`` read when the link comes up. ``ldm migrate-domain`` runs in a session with a
+pseudo-terminal, as it asks ``Target Password:`` on one; the link answers the prompt and
+never puts the password on a command line or in what it returns. Our own ``ldmd`` prints
+the same bytes over ``exec``, so it serves as this link's test host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shlex
+import time
+
+import asyncssh
+
+from ldtui.core.commands import CommandResult
+from ldtui.core.errors import LdmError
+from ldtui.core.ldm_output import read_devices, read_domains, read_status, read_version
+from ldtui.core.ldm_snapshot import JobTracker, build_snapshot
+from ldtui.core.parseable import ParseError
+from ldtui.core.snapshot import HostSnapshot
+from ldtui.net.hostlink import HostLink, LinkDown
+
+log = logging.getLogger("ldtui.net.ldmexec")
+
+PROTOCOL = "ldm"
+POLLED = (("list", "-l", "-p"), ("list-devices", "-a", "-p"), ("list", "-o", "status", "-p"))
+"""The listings one snapshot is read from, run at once on one connection."""
+PROMPT = re.compile(r"Target Password:[ \t]*$")
+PROMPTED_COMMANDS = ("migrate-domain", "migrate")
+"""Subcommands that may ask for the target's password on their terminal."""
+TERMINAL = ("vt100", (200, 24, 0, 0))
+
+
+class ExecService:
+    """What a logged-in ``ldm`` link holds: the connection and the host's version banner.
+    ``closed`` is set when the connection goes (the link's watcher then marks it down)."""
+
+    def __init__(self, conn: asyncssh.SSHClientConnection, version: str) -> None:
+        self.conn = conn
+        self.version = version
+        self.closed = asyncio.Event()
+        self.close_reason = ""
+        self._watch = asyncio.get_running_loop().create_task(self._wait())
+
+    async def _wait(self) -> None:
+        try:
+            await self.conn.wait_closed()
+        except Exception as e:  # the reason is all that is wanted of it
+            self.close_reason = str(e)
+        self.closed.set()
+
+    async def close(self) -> None:
+        self.conn.close()
+
+
+def command_line(argv: list[str] | tuple[str, ...]) -> str:
+    """``ldm ARGV`` quoted for the remote shell (a real control domain runs it in one)."""
+    return shlex.join(["ldm", *argv])
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+class LdmExecLink(HostLink):
+    """One host over stock SSH ``exec`` and its ``ldm``: the same shape as a
+    :class:`~ldtui.net.hostlink.HostLink` (connect, reconnect, snapshot, run), no ``migrate``
+    request (the console hands a migration over as its command line)."""
+
+    protocol = PROTOCOL
+    migrate = None
+    """``ldm`` takes a migration only as its command line (``run``), never as a request value."""
+
+    def __init__(self, *args, clock=time.time, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+        self.tracker = JobTracker()
+
+    @property
+    def path(self) -> str:
+        return f"{super().path} · ldm"
+
+    async def _open_service(self, conn: asyncssh.SSHClientConnection) -> ExecService:
+        try:
+            result = await asyncio.wait_for(conn.run(command_line(["-V"]), check=False), self.connect_timeout)
+        except (asyncssh.Error, OSError, TimeoutError) as e:
+            raise LinkDown(f"{self.label}: ldm -V failed: {getattr(e, 'reason', None) or e or 'no answer'}",
+                           "no-service") from None
+        out = _text(result.stdout)
+        version = read_version(out)
+        if result.exit_status != 0 or not version:
+            said = _first_line(_text(result.stderr)) or _first_line(out) or f"exit {result.exit_status}"
+            raise LinkDown(f"{self.label}: no Logical Domains Manager here (ldm -V: {said})", "no-service")
+        return ExecService(conn, version)
+
+    async def ping(self) -> dict:
+        r = await self._exec(["-V"], None)
+        return {"version": read_version(r.stdout)}
+
+    def _service(self) -> ExecService:
+        service = self._rpc
+        if service is None or service.closed.is_set():
+            raise LinkDown(self.last_error or f"{self.label}: not connected", self.last_error_code or "lost")
+        return service
+
+    async def _exec(self, argv: tuple[str, ...] | list[str], timeout: float | None) -> CommandResult:
+        service = self._service()
+        try:
+            r = await asyncio.wait_for(service.conn.run(command_line(argv), check=False),
+                                       timeout or self.call_timeout)
+        except TimeoutError:
+            raise LinkDown(f"{self.label}: no answer to ldm {' '.join(argv)} in time", "timeout") from None
+        except (asyncssh.Error, OSError) as e:
+            raise LinkDown(f"{self.label}: ldm {' '.join(argv)}: {getattr(e, 'reason', None) or e}", "lost") from None
+        return CommandResult(stdout=_text(r.stdout), stderr=_text(r.stderr),
+                             exit_code=r.exit_status if r.exit_status is not None else 255)
+
+    async def snapshot(self) -> HostSnapshot:
+        service = self._service()
+        results = await asyncio.gather(*(self._exec(argv, None) for argv in POLLED))
+        for argv, r in zip(POLLED, results, strict=True):
+            if r.exit_code != 0:
+                said = _first_line(r.stderr) or _first_line(r.stdout) or f"exit {r.exit_code}"
+                raise LdmError("ldm-refused", f"{self.label}: ldm {' '.join(argv)}: {said}")
+        listing, devices, status = (r.stdout for r in results)
+        try:
+            return build_snapshot(self.label, service.version, read_domains(listing), read_devices(devices),
+                                  read_status(status), self.tracker, self.clock())
+        except ParseError as e:
+            raise LdmError("ldm-output", f"{self.label}: unreadable ldm output: {e}") from None
+
+    async def run(self, argv: list[str], *, password: str | None = None,
+                  timeout: float | None = None) -> CommandResult:
+        """``ldm ARGV`` on the host. A migration runs on a terminal so that ``ldm`` can ask
+        for the target password, which is typed in when asked and kept out of the output."""
+        if argv and argv[0] in PROMPTED_COMMANDS:
+            return await self._run_on_terminal(list(argv), password, timeout)
+        return await self._exec(argv, timeout)
+
+    async def _run_on_terminal(self, argv: list[str], password: str | None,
+                               timeout: float | None) -> CommandResult:
+        service = self._service()
+        limit = timeout or self.call_timeout
+        try:
+            process = await asyncio.wait_for(service.conn.create_process(
+                command_line(argv), term_type=TERMINAL[0], term_size=TERMINAL[1], encoding="utf-8",
+                errors="replace"), self.connect_timeout)
+        except (asyncssh.Error, OSError, TimeoutError) as e:
+            raise LinkDown(f"{self.label}: ldm {argv[0]}: {getattr(e, 'reason', None) or e}", "lost") from None
+        out: list[str] = []
+        err: list[str] = []
+        answered = False
+
+        async def read_out() -> None:
+            nonlocal answered
+            pending = ""
+            echo = False
+            while True:
+                chunk = await process.stdout.read(4096)
+                if not chunk:
+                    break
+                pending += chunk
+                if not answered and PROMPT.search(pending):
+                    answered = True
+                    pending = PROMPT.sub("", pending)
+                    if password is None:
+                        # No password to give: end the session rather than leave ldm waiting.
+                        process.stdin.write_eof()
+                    else:
+                        process.stdin.write(password + "\n")
+                        echo = True
+                    out.append(pending)
+                    pending = ""
+                    continue
+                if echo:
+                    # A terminal that echoes would show the answer on the prompt's line:
+                    # what comes before the first line end is dropped if it is the answer.
+                    if "\n" not in pending:
+                        continue
+                    first, _, rest = pending.partition("\n")
+                    if first.rstrip("\r") == password:
+                        first = ""
+                    pending = first + "\n" + rest
+                    echo = False
+                out.append(pending)
+                pending = ""
+            out.append(pending)
+
+        async def read_err() -> None:
+            while True:
+                chunk = await process.stderr.read(4096)
+                if not chunk:
+                    break
+                err.append(chunk)
+
+        try:
+            await asyncio.wait_for(asyncio.gather(read_out(), read_err(), process.wait()), limit)
+        except TimeoutError:
+            process.close()
+            raise LinkDown(f"{self.label}: ldm {argv[0]} gave no answer in time", "timeout") from None
+        except (asyncssh.Error, OSError) as e:
+            raise LinkDown(f"{self.label}: ldm {argv[0]}: {getattr(e, 'reason', None) or e}", "lost") from None
+        finally:
+            process.close()
+        stdout = _terminal_text("".join(out))
+        stderr = _terminal_text("".join(err))
+        if password is None and answered and not stdout.strip() and not stderr.strip():
+            stderr = "A target password is required\n"
+        code = process.exit_status if process.exit_status is not None else 255
+        return CommandResult(stdout=stdout, stderr=stderr, exit_code=code)
+
+
+def _text(data) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data or ""
+
+
+def _terminal_text(text: str) -> str:
+    """A terminal's output as lines: ``\\r\\n`` ends, no leading blank line left by the
+    answered prompt."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\n")
