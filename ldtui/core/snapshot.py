@@ -67,6 +67,12 @@ class MigrationProgress:
     bandwidth_cap: int = 0
     """The ``-b`` cap on the wire, bytes a second; 0 for none (known to the source)."""
 
+    @property
+    def detail_reported(self) -> bool:
+        """Whether the host told more than the percent done: its phase, and with it bytes,
+        rates and downtime. Oracle's ``ldm`` tells only the percent (``core.ldm_snapshot``)."""
+        return bool(self.phase_name)
+
 
 @attrs.frozen(kw_only=True)
 class DomainRow:

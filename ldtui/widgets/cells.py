@@ -102,7 +102,7 @@ def progress_text(job: MigrationProgress | None) -> str:
         return ""
     if job.state == "error":
         return "error — press r"
-    head = f"{job.phase} {job.phase_name}".strip()
+    head = f"{job.phase} {job.phase_name}".strip() if job.detail_reported else "migration"
     return f"{head} {bar(job.progress)} {job.progress:>3}%"
 
 
@@ -112,7 +112,7 @@ def short_progress_text(job: MigrationProgress | None) -> str:
         return ""
     if job.state == "error":
         return "error — press r"
-    head = f"{job.phase} {job.phase_name}".strip()
+    head = f"{job.phase} {job.phase_name}".strip() if job.detail_reported else "migration"
     return f"{head} {job.progress}%"
 
 
@@ -290,12 +290,14 @@ def host_cells(view: HostView, selected_filter: str | None) -> dict[str, Cell]:
         "host": Cell(marker + view.hostname, dim, sort=view.name),
         "conn": conn,
         "path": path,
-        "processor": Cell(f"{snap.processor} {snap.clock_mhz} MHz", dim),
+        "processor": (Cell("not reported by ldm", "dim") if "processor" in snap.unreported
+                      else Cell(f"{snap.processor} {snap.clock_mhz} MHz", dim)),
         "strands": Cell(f"{snap.strands_free}/{snap.strands_total}", dim, sort=snap.strands_free, justify="right"),
         "memory": Cell(f"{format_size(snap.memory_free) or '0'}/{format_size(snap.memory_total)}", dim,
                        sort=snap.memory_free, justify="right"),
         "maus": Cell(f"{snap.maus_free}/{snap.maus_total}", dim, sort=snap.maus_free, justify="right"),
-        "incoming": Cell("yes" if snap.incoming_migration_enabled else "no", dim),
+        "incoming": (Cell("unknown", "dim") if "incoming" in snap.unreported
+                     else Cell("yes" if snap.incoming_migration_enabled else "no", dim)),
     }
 
 
@@ -328,7 +330,8 @@ def compact_host_cells(view: HostView, selected_filter: str | None) -> dict[str,
     cells["strands"] = Cell(f"{snap.strands_free}/{snap.strands_total} strands", dim, sort=snap.strands_free,
                             justify="right")
     cells["maus"] = Cell(f"{snap.maus_free}/{snap.maus_total} MAUs", dim, sort=snap.maus_free, justify="right")
-    cells["incoming"] = Cell("" if snap.incoming_migration_enabled else "no incoming", dim or "$warning",
+    known = "incoming" not in snap.unreported
+    cells["incoming"] = Cell("" if snap.incoming_migration_enabled or not known else "no incoming", dim or "$warning",
                              sort=snap.incoming_migration_enabled)
     return cells
 
@@ -353,6 +356,12 @@ JOB_STATE_STYLE = {"running": "$accent", "completed": "$success", "failed": "bol
 
 def job_detail_lines(job: MigrationProgress) -> list[str]:
     """The selected job under the jobs table: what ``virsh domjobinfo`` would say."""
+    if not job.detail_reported:
+        head = f"{job.domain}: {job.progress}% · {job.state}" + (f" · {job.reason}" if job.reason else "")
+        if job.state == "error":
+            return [head, f"all state sent · no confirmation from {job.peer_host} · "
+                          f"select {job.domain} and press r to recover"]
+        return [head, "ldm reports only the percent done: no phase, bytes, rates or downtime"]
     mode = "live (pre-copy)" if job.live else "suspend and copy"
     head = f"{job.domain}: {mode} · phase {job.phase} {job.phase_name} · {job.state}"
     if job.reason:
@@ -388,6 +397,17 @@ def job_route(host: str, job: MigrationProgress) -> str:
 def job_cells(host: str, job: MigrationProgress) -> dict[str, Cell]:
     phase = f"{job.phase} {job.phase_name}" if job.phase else job.phase_name
     mode = " (live)" if job.live else ""
+    if not job.detail_reported:
+        # A host whose ldm tells only the percent done: say so once, leave the rest empty.
+        return {
+            "domain": Cell(job.domain), "route": Cell(job_route(host, job)),
+            "state": Cell(job.state, JOB_STATE_STYLE.get(job.state, "")),
+            "phase": Cell("n/a (ldm)", "dim", sort=-1),
+            "progress": Cell(f"{bar(job.progress, 20)} {job.progress:>3}%", sort=job.progress),
+            "bytes": Cell("", sort=0, justify="right"), "rate": Cell("", sort=0.0, justify="right"),
+            "eta": Cell("", justify="right"), "downtime": Cell("", sort=0.0, justify="right"),
+            "reason": Cell(job.reason),
+        }
     return {
         "domain": Cell(job.domain + mode),
         "route": Cell(job_route(host, job)),
