@@ -1,5 +1,6 @@
-"""What each ``ldm`` listing a console polls says, as values: ``list -l -p``,
-``list-devices -a -p``, ``list-services -p``, ``list -o status -p`` and ``-V``.
+"""Typed readers of the ``ldm`` listings a console polls, from their ``-p`` output.
+
+``list -l -p``, ``list-devices -a -p``, ``list-services -p``, ``list -o status -p`` and ``-V``.
 
 Built on :mod:`ldtui.core.parseable`; every reader takes what any release prints and
 ignores what it does not know. Sizes are bytes, as ``-p`` gives them.
@@ -14,32 +15,61 @@ import attrs
 from ldtui.core.parseable import Block, ParseError, parse
 
 FLAG_WORDS: dict[str, tuple[int, str]] = {
+    "normal": (1, "n"), "control": (3, "c"), "vio-service": (4, "v"),
     "starting": (0, "s"), "stopping": (0, "s"),
-    "normal": (1, "n"), "transition": (1, "t"), "degraded": (1, "d"),
-    "delayed-reconfig": (2, "d"), "delayed_reconfig": (2, "d"), "delayed-reconfiguration": (2, "d"),
+    "transition": (1, "t"), "degraded": (1, "d"),
+    "delayed-reconfig": (2, "d"), "delayed-reconfiguration": (2, "d"),
     "memory-dr": (2, "r"),
-    "control": (3, "c"),
-    "vio-service": (4, "v"), "service": (4, "v"),
     "source": (5, "s"), "migration-source": (5, "s"),
     "target": (5, "t"), "migration-target": (5, "t"),
     "error": (5, "e"), "migration-error": (5, "e"),
 }
 """Spelled-out flags (``flags=normal,control,vio-service``) → column and letter of the
-six-letter form."""
+six-letter form. Words are compared lower-cased with spaces and ``_`` read as ``-``
+(``delayed reconfig`` and ``delayed_reconfig`` are ``delayed-reconfig``)."""
+
+DOCUMENTED_FLAG_WORDS = frozenset({"normal", "control", "vio-service"})
+"""The words Oracle's guides print in a ``-l -p`` listing. The others in
+:data:`FLAG_WORDS` follow the guides' column descriptions (starting or stopping,
+transition, degraded, delayed reconfiguration, memory dynamic reconfiguration, source,
+target, error); docs/LDM-PARSEABLE.md says which is which."""
+
+_COLUMN_LETTERS = ("s-", "ntd-", "dr-", "c-", "v-", "ste-")
+"""What each of the six columns can hold in the letter form."""
+
+
+def _word(text: str) -> str:
+    return "-".join(text.strip().lower().replace("_", " ").split())
+
+
+def _is_letter_form(text: str) -> bool:
+    """``-n-cv-`` (or the five columns of 1.x): each column holds one of its letters or ``-``."""
+    return (len(text) in (5, 6) and _word(text) not in FLAG_WORDS
+            and all(c in allowed for c, allowed in zip(text, _COLUMN_LETTERS)))
 
 
 def six_flags(text: str) -> str:
-    """The six-letter ``FLAGS`` column from either form ``ldm`` prints. Words this console
-    does not know are left out rather than guessed."""
+    """The six-letter ``FLAGS`` column from either form ``ldm`` prints. The five-letter
+    column of the 1.x guides (``-t-cv``, before the migration column) gets a ``-`` for
+    the sixth. Words this console does not know are left out rather than guessed; an
+    empty value (an inactive domain in 3.x) is ``------``."""
     text = text.strip()
-    if len(text) == 6 and "," not in text and all(c == "-" or c.isalpha() for c in text) and text.lower() not in FLAG_WORDS:
-        return text
+    if _is_letter_form(text):
+        return text.ljust(6, "-")
     cols = ["-"] * 6
-    for word in (w.strip().lower() for w in text.split(",")):
+    for word in (_word(w) for w in text.split(",")):
         if word in FLAG_WORDS:
             col, letter = FLAG_WORDS[word]
             cols[col] = letter
     return "".join(cols)
+
+
+def unknown_flag_words(text: str) -> list[str]:
+    """The words of a spelled-out ``flags=`` value that :func:`six_flags` left out."""
+    text = text.strip()
+    if _is_letter_form(text):
+        return []
+    return [w for w in (_word(x) for x in text.split(",")) if w and w not in FLAG_WORDS]
 
 
 def _int(text: str | None, default: int | None = None) -> int | None:
@@ -73,9 +103,15 @@ class ListedDomain:
     ncpu: int
     memory: int
     util: float | None
+    """Percent; ``None`` when the domain is not running (``util=`` empty)."""
     uptime: int | None
+    """Seconds; ``None`` when the domain is not running."""
     block: Block = attrs.field(eq=False, repr=False)
     """Everything printed for the domain, its sections included."""
+    uuid: str = ""
+    """From the ``UUID|uuid=…`` record 3.x prints under the domain; empty when absent."""
+    softstate: str = ""
+    """``softstate=`` of the ``DOMAIN`` record (3.x: ``Solaris running``); empty when absent."""
 
 
 def read_domains(text: str) -> list[ListedDomain]:
@@ -86,10 +122,12 @@ def read_domains(text: str) -> list[ListedDomain]:
         name = b.get("name")
         if not name:
             raise ParseError("a DOMAIN record without a name")
+        uuid = next((r.get("uuid", "") for r in b.section("UUID") if r.get("uuid")), "")
         out.append(ListedDomain(
             name=name, state=b.get("state"), flags=six_flags(b.get("flags")), cons=b.get("cons"),
             ncpu=_int(b.get("ncpu"), 0) or 0, memory=_int(b.get("mem"), 0) or 0,
-            util=_float(b.get("util")), uptime=_int(b.get("uptime")), block=b))
+            util=_float(b.get("util")), uptime=_int(b.get("uptime")), block=b,
+            uuid=uuid, softstate=b.get("softstate")))
     return out
 
 
@@ -107,15 +145,23 @@ class Devices:
 def read_devices(text: str) -> Devices:
     """``ldm list-devices -a -p``."""
     parsed = parse(text, blocks=())
-    strands = parsed.section("VCPU")
-    free_strands = sum(1 for r in strands if (_int(r.get("free", r.get("%free"))) or 0) >= 100)
-    memory = parsed.section("MEMORY")
-    maus = parsed.section("MAU")
+    strands = [r for r in parsed.section("VCPU") if r.get("pid", "").strip()]
+    free_strands = sum(1 for r in strands if (_int(_free(r)) or 0) >= 100)
+    memory = [r for r in parsed.section("MEMORY") if r.get("size", "").strip()]
+    maus = [r for r in parsed.section("MAU") if "cpuset" in r or "bound" in r]
     return Devices(
         strands_total=len(strands), strands_free=free_strands,
         memory_total=sum(_int(r.get("size"), 0) or 0 for r in memory),
         memory_free=sum(_int(r.get("size"), 0) or 0 for r in memory if not r.get("bound")),
         maus_total=len(maus), maus_free=sum(1 for r in maus if not r.get("bound")))
+
+
+def _free(row) -> str | None:
+    """A strand's ``free=`` percent (``%free=`` taken too); ``None`` when neither is printed."""
+    for key in ("free", "%free"):
+        if key in row:
+            return row[key].rstrip("%")
+    return None
 
 
 @attrs.frozen(kw_only=True)
@@ -125,11 +171,14 @@ class Service:
     name: str
     ldom: str
     fields: dict[str, str] = attrs.field(factory=dict, eq=False)
+    rows: tuple[dict[str, str], ...] = attrs.field(default=(), eq=False)
+    """The ``|…`` rows under the record: a ``VDS``'s volumes (``|vol=…|opts=…|dev=…``)."""
 
 
 def read_services(text: str) -> list[Service]:
     """``ldm list-services -p``."""
-    return [Service(kind=b.kind, name=b.get("name"), ldom=b.get("ldom"), fields=dict(b.fields))
+    return [Service(kind=b.kind, name=b.get("name"), ldom=b.get("ldom"), fields=dict(b.fields),
+                    rows=tuple(dict(r) for r in b.rows))
             for b in parse(text).blocks if b.kind and b.get("name")]
 
 

@@ -1,12 +1,13 @@
-"""Reading ``ldm``'s machine-readable output (``-p``), as any release from LDoms 1.x to
-Oracle VM Server for SPARC 3.x prints it.
+"""The line format of ``ldm``'s machine-readable (``-p``) listings, LDoms 1.x to 3.x.
 
 The layout is line based. ``VERSION x.y`` comes first. A line ``WORD|key=value|…`` is a
 record of kind ``WORD``; a line that is one upper-case ``WORD`` opens a section; a line
 ``|key=value|…`` is a row of the section open above it (or of the record itself, as the
 ``|vol=…`` rows under a ``VDS|…`` record of ``list-services``). Which record kinds open a
 block of their own (``DOMAIN`` in ``list -l -p``) is the caller's to say; any other record
-inside a block is a section of one row (``UUID|uuid=…``, ``CONTROL|failure-policy=…``).
+inside a block is a section whose first row is the record's own fields (``UUID|uuid=…``,
+``CONTROL|failure-policy=…``); ``|…`` rows right under such a record are rows of that same
+section (``VDS|name=…`` then its ``|vol=…`` rows in ``list-constraints -p``).
 
 Tolerant the way a parseable format asks: unknown fields, records and sections are kept
 and never an error; a value may hold ``=`` (only the first one splits); blank lines and
@@ -16,6 +17,7 @@ with the line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 
 import attrs
@@ -33,7 +35,7 @@ class Block:
     """``DOMAIN``, ``VCC``…; empty for sections that come before any record (``list-devices``)."""
     fields: Mapping[str, str] = attrs.field(factory=dict)
     rows: tuple[Mapping[str, str], ...] = ()
-    """``|key=value`` lines right under the record, before any section."""
+    """``|key=value`` lines right under the record, before any section or inner record."""
     sections: Mapping[str, tuple[Mapping[str, str], ...]] = attrs.field(factory=dict)
     """Section name → its rows. A section seen twice in one block keeps the rows of both."""
 
@@ -69,8 +71,13 @@ def fields_of(text: str) -> dict[str, str]:
     return out
 
 
+_SECTION = re.compile(r"[A-Z][A-Z0-9_-]*\s*")
+
+
 def _is_section_name(line: str) -> bool:
-    return bool(line) and "|" not in line and " " not in line.strip() and line.strip().upper() == line.strip()
+    """``VCPU``, ``MEMORY``, ``STATUS``: one upper-case word, not indented (an indented
+    word is the human-readable listing's)."""
+    return _SECTION.fullmatch(line) is not None
 
 
 def parse(text: str, *, blocks: Collection[str] | None = None) -> Parsed:
@@ -109,7 +116,7 @@ def parse(text: str, *, blocks: Collection[str] | None = None) -> Parsed:
                 section = None
             else:
                 current.sections.setdefault(kind, []).append(fields_of(rest))
-                section = None
+                section = kind
             continue
         if _is_section_name(line):
             if current is None:
