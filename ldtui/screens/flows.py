@@ -74,7 +74,8 @@ class Flows:
         targets = [v.hostname for v in app.fleet.connected() if v.name != view.name]
         form = MigrateForm(view.hostname, row.name, targets, user=app.user_for(view.name),
                            live_supported=app.live_supported, lab_passwords=app.lab_passwords,
-                           peer_paths=dict(view.snapshot.peer_paths) if view.snapshot else None)
+                           peer_paths=dict(view.snapshot.peer_paths) if view.snapshot else None,
+                           plain_ldm=getattr(app.sources.get(view.name), "protocol", "") == "ldm")
 
         def submitted(request: MigrateRequest | None) -> None:
             if request is not None:

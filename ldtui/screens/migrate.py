@@ -120,6 +120,11 @@ FULL_FORM_ROWS = 38
 so that it fits 24 rows with its buttons."""
 
 
+PLAIN_LDM_NO = "not taken by Oracle's ldm migrate-domain"
+PLAIN_LDM_LIVE = ("Oracle's ldm has no --live: from release 2.1 on it moves an active domain live by itself, "
+                  "and earlier releases suspend it")
+
+
 class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
     """Target host, user, password, new name, bandwidth cap, dry run, live and its downtime
     limit. ``esc`` leaves without migrating; a value the command would refuse is refused
@@ -132,8 +137,11 @@ class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
 
     def __init__(self, source_host: str, domain: str, targets: list[str], *, user: str,
                  live_supported: bool = False, lab_passwords: Mapping[str, str] | None = None,
-                 peer_paths: Mapping[str, str] | None = None) -> None:
+                 peer_paths: Mapping[str, str] | None = None, plain_ldm: bool = False) -> None:
         super().__init__()
+        self.plain_ldm = plain_ldm
+        """The source is reached through Oracle's ``ldm`` alone (protocol ``ldm``): only what
+        its ``migrate-domain`` takes is offered (``-n``, the user, the new name)."""
         self.peer_paths = dict(peer_paths or {})
         """How the source's manager reaches each peer, as its snapshot says (``direct``,
         ``via bastion``): the migration's path is the source's, not the console's."""
@@ -174,11 +182,13 @@ class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
                 yield Static("New name on the target", classes="field-label")
                 yield Input(placeholder="optional: same as the domain", id="new-name", compact=short)
                 yield Static("Bandwidth cap (-b)", classes="field-label")
-                yield Input(placeholder="optional: bytes a second, e.g. 100M", id="bandwidth", compact=short)
+                yield Input(placeholder=PLAIN_LDM_NO if self.plain_ldm else "optional: bytes a second, e.g. 100M",
+                            id="bandwidth", compact=short, disabled=self.plain_ldm)
                 with Horizontal(classes="row"):
                     yield TickBox("Dry run (-n): check only", id="dry-run")
-                    live = TickBox("Live (--live): copy while it runs", id="live", disabled=not self.live_supported)
-                    live.tooltip = LIVE_HELP if self.live_supported else LIVE_TOOLTIP
+                    offered = self.live_supported and not self.plain_ldm
+                    live = TickBox("Live (--live): copy while it runs", id="live", disabled=not offered)
+                    live.tooltip = PLAIN_LDM_LIVE if self.plain_ldm else LIVE_HELP if offered else LIVE_TOOLTIP
                     yield live
                 yield Static("Downtime limit (-d)", classes="field-label")
                 yield Input(placeholder="live only: milliseconds, e.g. 300", id="downtime", disabled=True,
@@ -214,6 +224,8 @@ class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
     def path_text(self, target: str) -> str:
         """The way the source's manager will take to ``target``, as far as the console knows."""
         source = self.source_host
+        if self.plain_ldm:
+            return f"Path from {source}: as its own name service resolves the target (Oracle's ldm)"
         path = self.peer_paths.get(target) if target else None
         if path is None:
             return f"Path from {source}: as its peers table" + (" and ssh_config say" if target else " says")
@@ -268,6 +280,10 @@ class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
         except ValueError as exc:
             self._refuse(str(exc), "typed-target")
             return None
+        if port is not None and self.plain_ldm:
+            self._refuse("Oracle's ldm takes no port: type the target host alone (it reaches the target's "
+                         "ldmd where that listens).", "typed-target")
+            return None
         chosen = self.query_one("#target", Select).value
         target = typed or ("" if chosen is Select.NULL else str(chosen))
         if not target:
@@ -281,8 +297,8 @@ class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
         if new_name and (":" in new_name or "@" in new_name or " " in new_name):
             self._refuse(f"Invalid domain name: {new_name}", "new-name")
             return None
-        live = self.live_supported and self.query_one("#live", Checkbox).value
-        bandwidth = self.query_one("#bandwidth", Input).value.strip()
+        live = self.live_supported and not self.plain_ldm and self.query_one("#live", Checkbox).value
+        bandwidth = "" if self.plain_ldm else self.query_one("#bandwidth", Input).value.strip()
         downtime = self.query_one("#downtime", Input).value.strip() if live else ""
         try:
             bandwidth = parse_bandwidth(bandwidth) if bandwidth else ""

@@ -206,3 +206,23 @@ def test_the_views_of_a_migration_whose_ldm_reports_only_the_percent():
     assert progress_text(job).startswith("migration ") and progress_text(job).endswith("42%")
     assert job_detail_lines(job) == ["ldg1: 42% · running",
                                      "ldm reports only the percent done: no phase, bytes, rates or downtime"]
+
+
+async def test_the_form_offers_only_what_oracles_migrate_domain_takes(lab):
+    from ldtui.screens.migrate import PLAIN_LDM_LIVE
+    from ldtui.widgets.tickbox import TickBox
+
+    app = console_on(lab)
+    async with app.run_test(size=(170, 45)) as pilot:
+        await settle(pilot, loaded(app), timeout=30)
+        form = await open_form(pilot, app)
+        assert form.plain_ldm
+        assert form.query_one("#live", TickBox).disabled and form.query_one("#live", TickBox).tooltip == PLAIN_LDM_LIVE
+        assert form.query_one("#bandwidth", Input).disabled
+        assert "Oracle's ldm" in str(form.query_one("#route").render())
+        form.query_one("#typed-target", Input).value = f"root@{DST}:2201"
+        assert form.request() is None
+        assert "Oracle's ldm takes no port" in str(form.query_one("#form-error").render())
+        form.query_one("#typed-target", Input).value = ""
+        request = form.request()
+        assert request.argv() == ["migrate-domain", "ldg1", f"root@{DST}"]
