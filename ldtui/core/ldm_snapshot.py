@@ -30,6 +30,9 @@ JOB_DETAIL = "job-detail"
 HISTORY = 50
 """Finished migrations kept per host."""
 
+GUESSED = "; ldm does not say why (see the migrate command's output)"
+"""How the reason of an end read from where the domain is ends."""
+
 _PHASES = {p.label: p.value for p in MigrationPhase}
 
 
@@ -74,7 +77,8 @@ def progress_of(hostname: str, status: DomainStatus, flags: str, *, started: flo
         bandwidth_cap=_int(f, "cap"), reason=f.get("reason", ""))
 
 
-def _ended(job: MigrationProgress, names: set[str], now: float) -> MigrationProgress:
+def _ended(job: MigrationProgress, names: set[str], now: float,
+           told: tuple[str, str] | None = None) -> MigrationProgress:
     here = job.domain in names
     if job.state == "error":
         # The operator resolved it: destroyed here (the target had it), or restored.
@@ -83,11 +87,13 @@ def _ended(job: MigrationProgress, names: set[str], now: float) -> MigrationProg
         moved = not here if job.role == "source" else here
     if moved:
         return attrs.evolve(job, state="completed", progress=100, finished=now, reason="")
+    if told is not None:
+        state, reason = told
+        return attrs.evolve(job, state=state, finished=now, reason=reason)
     where = "source" if job.role == "source" else "target"
     reason = (f"{job.domain} is still on the {where}" if job.role == "source"
               else f"{job.domain} did not stay on the target")
-    return attrs.evolve(job, state="failed", finished=now,
-                        reason=f"{reason}; ldm does not say why (see the migrate command's output)")
+    return attrs.evolve(job, state="failed", finished=now, reason=f"{reason}{GUESSED}")
 
 
 class JobTracker:
@@ -98,6 +104,22 @@ class JobTracker:
         self._running: dict[str, MigrationProgress] = {}
         self._started: dict[str, float] = {}
         self._done: list[MigrationProgress] = []
+        self._told: dict[str, tuple[str, str]] = {}
+
+    def note_outcome(self, domain: str, state: str, reason: str) -> None:
+        """What a command run through this host's link said of the migration of ``domain``
+        that it did not complete (``failed`` with ``ldm``'s words, or ``cancelled``): the
+        end of that migration reads so instead of from where the domain is. Said after the
+        poll that saw it end, it corrects that poll's guess."""
+        if not any(j.domain == domain for j in self._running.values()):
+            for i in range(len(self._done) - 1, -1, -1):
+                job = self._done[i]
+                if job.domain == domain:
+                    if job.state == "failed" and job.reason.endswith(GUESSED):
+                        self._done[i] = attrs.evolve(job, state=state, reason=reason)
+                    return
+            return
+        self._told[domain] = (state, reason)
 
     def update(self, hostname: str, domains: Sequence[ListedDomain], status: Mapping[str, DomainStatus],
                now: float) -> dict[str, MigrationProgress]:
@@ -113,8 +135,11 @@ class JobTracker:
         names = set(flags)
         for key, job in self._running.items():
             if key not in current:
-                self._done.append(_ended(job, names, now))
+                told = self._told.pop(job.domain, None) if job.domain in names else None
+                self._done.append(_ended(job, names, now, told))
                 self._started.pop(key, None)
+        # Words about a migration no longer running here are kept only until the next poll.
+        self._told = {d: t for d, t in self._told.items() if any(j.domain == d for j in current.values())}
         del self._done[:-HISTORY]
         self._running = current
         return {job.domain: job for job in current.values()}

@@ -143,8 +143,20 @@ class LdmExecLink(HostLink):
         """``ldm ARGV`` on the host. A migration runs on a terminal so that ``ldm`` can ask
         for the target password, which is typed in when asked and kept out of the output."""
         if argv and argv[0] in PROMPTED_COMMANDS:
-            return await self._run_on_terminal(list(argv), password, timeout)
-        return await self._exec(argv, timeout)
+            out = await self._run_on_terminal(list(argv), password, timeout)
+            domain = migrated_domain(argv)
+            if out.exit_code != 0 and domain:
+                lines = [x.strip() for x in (out.stdout + out.stderr).splitlines() if x.strip()]
+                cancelled = any(x.endswith(" was cancelled") for x in lines)
+                said = [x for x in lines if not x.startswith("Domain Migration of LDom")]
+                self.tracker.note_outcome(domain, "cancelled" if cancelled else "failed",
+                                          said[0] if said else (lines[0] if lines else f"exit {out.exit_code}"))
+            return out
+        out = await self._exec(argv, timeout)
+        if out.exit_code == 0 and list(argv[:2]) in (["cancel-operation", "migration"], ["cancel-op", "migration"]):
+            if len(argv) > 2:
+                self.tracker.note_outcome(argv[2], "cancelled", "cancelled from this console")
+        return out
 
     async def _run_on_terminal(self, argv: list[str], password: str | None,
                                timeout: float | None) -> CommandResult:
@@ -217,6 +229,21 @@ class LdmExecLink(HostLink):
             stderr = "A target password is required\n"
         code = process.exit_status if process.exit_status is not None else 255
         return CommandResult(stdout=stdout, stderr=stderr, exit_code=code)
+
+
+VALUED_OPTIONS = {"-p", "-d", "-b", "-P"}
+"""``migrate-domain`` options followed by a value (a password file, our downtime, cap, port)."""
+
+
+def migrated_domain(argv: list[str] | tuple[str, ...]) -> str:
+    """The domain a ``migrate-domain`` command line moves: its first operand."""
+    words = iter(argv[1:])
+    for word in words:
+        if word in VALUED_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return ""
 
 
 def _text(data) -> str:

@@ -115,3 +115,23 @@ def test_history_is_bounded():
         poll(tracker, flags="-n---s", status=SOURCE.format(p=1, e="no"), now=float(i))
         poll(tracker, listing=gone, now=i + 0.5)
     assert len(tracker.jobs) == 50
+
+
+def test_what_the_console_was_told_names_the_end_instead_of_a_guess():
+    cancelled, failed = JobTracker(), JobTracker()
+    for tracker in (cancelled, failed):
+        poll(tracker, flags="-n---s", status=SOURCE.format(p=10, e="no"), now=100.0)
+    cancelled.note_outcome("ldg1", "cancelled", "cancelled from this console")
+    assert [(j.state, j.reason) for j in poll(cancelled, now=101.0).jobs] == [
+        ("cancelled", "cancelled from this console")]
+    # Told after the poll that saw the end: the guess is corrected.
+    assert poll(failed, now=101.0).jobs[0].state == "failed"
+    failed.note_outcome("ldg1", "failed", "Unable to bind 1G memory region at real address 0x8000000")
+    assert [(j.state, j.reason) for j in failed.jobs] == [
+        ("failed", "Unable to bind 1G memory region at real address 0x8000000")]
+    # Words about a migration this host never showed are forgotten at the next poll.
+    fresh = JobTracker()
+    fresh.note_outcome("ldg1", "failed", "refused")
+    poll(fresh, flags="-n---s", status=SOURCE.format(p=10, e="no"))
+    assert poll(fresh).jobs[0].reason.endswith("(see the migrate command's output)")
+

@@ -11,7 +11,7 @@ import asyncssh
 import pytest
 
 from ldtui.net.hostlink import LinkDown
-from ldtui.net.ldmexec import LdmExecLink
+from ldtui.net.ldmexec import LdmExecLink, migrated_domain
 from migkit import ROOT_PASSWORD, fill_memory, lab, wait_for  # noqa: F401  (lab: shared fixture)
 
 pytestmark = pytest.mark.timeout(120)
@@ -205,3 +205,10 @@ async def test_an_echoing_terminal_does_not_put_the_password_in_the_output(tmp_p
         await link.close()
     finally:
         server.close()
+
+
+def test_the_domain_of_a_migrate_command_line():
+    assert migrated_domain(["migrate-domain", "ldg1", "root@h"]) == "ldg1"
+    assert migrated_domain(["migrate-domain", "-n", "-p", "/tmp/pw", "ldg-src", "h:ldg-tgt"]) == "ldg-src"
+    assert migrated_domain(["migrate", "--live", "-d", "300", "-b", "10M", "-P", "2201", "d", "h"]) == "d"
+    assert migrated_domain(["migrate-domain", "-n"]) == ""

@@ -134,6 +134,8 @@ async def test_a_migration_is_cancelled_from_the_console(lab):
                      and r.flags == "-n----", timeout=30)
         await settle(pilot, lambda: app.fleet.by_hostname(DST).domain("ldg1") is None, timeout=30)
         assert any(e.text.startswith("ldm cancel-operation migration ldg1 → exit 0") for e in app.events)
+        await settle(pilot, lambda: [j.state for j in app.fleet.jobs.values() if j.domain == "ldg1"] == ["cancelled"],
+                     timeout=20)
     lab.full_speed_migrations()
 
 
