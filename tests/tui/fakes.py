@@ -75,6 +75,8 @@ class FakeHost:
         self.closed = False
         self.peer_paths: tuple[tuple[str, str], ...] = ()
         """What the host's manager says of its way to each peer (``via bastion``)."""
+        self.unreported: tuple[str, ...] = ()
+        """What the host cannot tell (a host reached through Oracle's ``ldm``)."""
 
     async def connect(self) -> None:
         if self.down:
@@ -94,7 +96,8 @@ class FakeHost:
             hostname=self.hostname, processor=self.processor, clock_mhz=1414, manager_version="1.2",
             strands_total=256, strands_free=self.strands_free, memory_total=64 * G, memory_free=self.memory_free,
             maus_total=32, maus_free=self.maus_free, incoming_migration_enabled=True,
-            domains=tuple(self.domains), jobs=tuple(self.jobs), taken_at=0.0, peer_paths=self.peer_paths)
+            domains=tuple(self.domains), jobs=tuple(self.jobs), taken_at=0.0, peer_paths=self.peer_paths,
+            unreported=self.unreported)
 
     async def run(self, argv: list[str], *, password: str | None = None, timeout: float | None = None) -> Result:
         if self.down:

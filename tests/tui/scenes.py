@@ -66,6 +66,29 @@ def main_screen():
     return app, before
 
 
+def main_screen_over_ldm():
+    """The same fleet reached through Oracle's ``ldm`` (protocol ``ldm``): what it does not
+    print is marked, and the migration shows only its percent."""
+    a, b = mid_migration()
+    for host in (a, b):
+        host.unreported = ("processor", "incoming", "job-detail")
+        host.path = "direct · ldm"
+        host.domains = [attrs.evolve(d, migration=attrs.evolve(
+            d.migration, phase=0, phase_name="", bytes_total=0, bytes_sent=0, bytes_remaining=0,
+            bytes_on_wire=0, rate=0.0, dirty_rate=0.0, round_bytes=(), live=False, transport="", streams=0,
+            expected_downtime_ms=0.0)) if d.migration else d for d in host.domains]
+        host.jobs = [attrs.evolve(j, phase=0, phase_name="", bytes_total=0, bytes_sent=0, rate=0.0,
+                                  round_bytes=(), live=False, transport="", streams=0) for j in host.jobs]
+    app = console(a, b, poll=0.2)
+
+    async def before(pilot) -> None:
+        await _loaded(pilot)
+        app.main_screen().domains_table.select_key("t5440-sys-1/ldg-src")
+        await pilot.pause()
+
+    return app, before
+
+
 def migrate_form():
     """The form as the embedded lab shows it: the lab's password already filled in, a new
     name typed, Live ticked (so the downtime limit is open)."""
@@ -146,6 +169,7 @@ SCENES = {
     "main": main_screen,
     "main-80x24": main_screen,
     "main-160x45": main_screen,
+    "main-ldm": main_screen_over_ldm,
     "migrate-form": migrate_form,
     "jobs": jobs_view,
     "jobs-80x24": jobs_view,
