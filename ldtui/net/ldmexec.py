@@ -162,10 +162,19 @@ class LdmExecLink(HostLink):
                                timeout: float | None) -> CommandResult:
         service = self._service()
         limit = timeout or self.call_timeout
+        terminal = {"term_type": TERMINAL[0], "term_size": TERMINAL[1]}
         try:
-            process = await asyncio.wait_for(service.conn.create_process(
-                command_line(argv), term_type=TERMINAL[0], term_size=TERMINAL[1], encoding="utf-8",
-                errors="replace"), self.connect_timeout)
+            try:
+                process = await asyncio.wait_for(service.conn.create_process(
+                    command_line(argv), encoding="utf-8", errors="replace", **terminal), self.connect_timeout)
+            except asyncssh.ChannelOpenError as e:
+                if "PTY" not in str(e.reason):
+                    raise
+                # The host's sshd offers no terminal (PermitTTY no): the prompt then comes on
+                # the session's own output and the answer goes to its input.
+                log.info("%s: no terminal offered (%s); running ldm %s without one", self.label, e.reason, argv[0])
+                process = await asyncio.wait_for(service.conn.create_process(
+                    command_line(argv), encoding="utf-8", errors="replace"), self.connect_timeout)
         except (asyncssh.Error, OSError, TimeoutError) as e:
             raise LinkDown(f"{self.label}: ldm {argv[0]}: {getattr(e, 'reason', None) or e}", "lost") from None
         out: list[str] = []

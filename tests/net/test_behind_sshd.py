@@ -146,3 +146,31 @@ async def test_the_local_socket_takes_the_user_from_the_kernel_not_the_caller(ld
     finally:
         await local.stop()
     assert not sock.exists()
+
+
+@pytest.mark.timeout(90)
+async def test_the_ldm_protocol_through_the_hosts_own_sshd_answers_the_prompt_without_a_terminal(ldmd, sshd):
+    """Protocol ``ldm`` through a stock sshd, ``ldm`` behind ForceCommand: this deployment
+    offers no terminal (``PermitTTY no``), so the prompt is answered on the session's own
+    input, and neither the prompt nor the password comes back in the output."""
+    from ldtui.net.ldmexec import LdmExecLink
+    from ldtui.net.migrate import install
+
+    install(ldmd)
+    ldmd.set_peers({"t5440-sys-9": ("127.0.0.1", _free_port())})      # known, but nobody listens
+    link = LdmExecLink("127.0.0.1", sshd["port"], "root", client_keys=[str(sshd["key"])],
+                       known_hosts=sshd["known_hosts"], label=ldmd.hostname)
+    await asyncio.wait_for(link.connect(), 20)
+    try:
+        snap = await asyncio.wait_for(link.snapshot(), 20)
+        assert [d.name for d in snap.domains] == [d.name for d in ldmd.manager.domains()]
+        out = await link.run(["migrate-domain", "ldg1", "root@t5440-sys-9"], password="Pa55-word", timeout=60)
+        assert out.exit_code == 1
+        text = out.stdout + out.stderr
+        assert "Pa55-word" not in text
+        assert "Target Password:" not in text
+        # Asked, answered, and then the target could not be reached.
+        assert "A target password is required" not in text
+        assert text.splitlines()[0] == "Failed to establish connection with ldmd(1m) on target: t5440-sys-9"
+    finally:
+        await asyncio.wait_for(link.close(), 10)
