@@ -14,19 +14,17 @@ from ldtui.app import LdtuiApp
 from ldtui.net.hostlink import HostLink
 from ldtui.net.ldmexec import LdmExecLink
 from ldtui.screens.dialogs import ConfirmDialog
-from ldtui.screens.migrate import MigrateForm
-from ldtui.screens.recovery import RecoveryWizard
 from ldtui.widgets.cells import domain_cells, host_cells, progress_text
 from tests.tui.labkit import DST, SRC, lab, row  # noqa: F401  (lab: shared fixture)
+from tests.tui.test_lab_migration import open_form
+from tests.tui.test_lab_rehearsal import _write_pages
+from tests.tui.test_recovery_after_the_fact import fresh_console, recover_in_console, snapshot
 from tests.tui.scenario import screen_text, settle
 from tests.tui.test_toasts import record_toasts
 
 
 def console_on(lab, kind=LdmExecLink) -> LdtuiApp:
-    sources = {ep.hostname: kind(ep.host, ep.port, ep.user, password=ep.password,
-                                 known_hosts=ep.known_hosts_path, label=ep.hostname)
-               for ep in lab.endpoints()}
-    return LdtuiApp(sources, users={n: "root" for n in sources}, poll_interval=0.2, request_timeout=20)
+    return fresh_console(lab, kind)
 
 
 def loaded(app):
@@ -62,32 +60,22 @@ async def test_every_main_screen_column_matches_the_default_protocol_or_says_wha
     assert "not reported by ldm" in text and "direct · ldm" in text
 
 
-async def open_form(pilot, app, domain="ldg1"):
-    app.main_screen().domains_table.select_key(f"{SRC}/{domain}")
-    await pilot.pause()
-    await pilot.press("m")
-    await settle(pilot, lambda: isinstance(app.screen, MigrateForm) and app.screen.armed, timeout=10)
-    form = app.screen
-    form.query_one("#target").value = DST
-    form.query_one("#password", Input).value = "solaris"
-    return form
-
-
-async def _write_pages(manager, name: str, count: int) -> None:
-    memory = manager.hv.memory(manager.domain(name).uuid)
-    for page in range(count):
-        memory.write_page(page, page.to_bytes(8, "big") * 1024, track=False)
+async def start_slow_migration(pilot, app, lab, pages: int) -> list[str]:
+    """The form filled in and submitted for ldg1, slowed so that it can be watched; returns
+    the toasts seen from then on."""
+    lab.slow_migrations()
+    lab.call(_write_pages(lab.ldmds[SRC].manager, "ldg1", pages))
+    toasts = record_toasts(app)
+    await open_form(pilot, app)
+    await pilot.click("#go")
+    return toasts
 
 
 async def test_a_migration_from_the_console_is_followed_on_both_hosts_to_its_end(lab):
-    lab.slow_migrations()
-    lab.call(_write_pages(lab.ldmds[SRC].manager, "ldg1", 300))
     app = console_on(lab)
     async with app.run_test(size=(170, 45)) as pilot:
-        toasts = record_toasts(app)
         await settle(pilot, loaded(app), timeout=30)
-        await open_form(pilot, app)
-        await pilot.click("#go")
+        toasts = await start_slow_migration(pilot, app, lab, 300)
         source_side = lambda: (r := app.fleet.by_hostname(SRC).domain("ldg1")) is not None and (  # noqa: E731
             r.flags[5] == "s" and r.migration is not None and r.migration.progress > 0)
         await settle(pilot, source_side, timeout=30)
@@ -113,14 +101,10 @@ async def test_a_migration_from_the_console_is_followed_on_both_hosts_to_its_end
 
 
 async def test_a_migration_is_cancelled_from_the_console(lab):
-    lab.slow_migrations()
-    lab.call(_write_pages(lab.ldmds[SRC].manager, "ldg1", 400))
     app = console_on(lab)
     async with app.run_test(size=(170, 45)) as pilot:
-        toasts = record_toasts(app)
         await settle(pilot, loaded(app), timeout=30)
-        await open_form(pilot, app)
-        await pilot.click("#go")
+        toasts = await start_slow_migration(pilot, app, lab, 400)
         await settle(pilot, lambda: (r := app.fleet.by_hostname(SRC).domain("ldg1")) is not None
                      and r.flags[5] == "s", timeout=30)
         app.main_screen().domains_table.select_key(f"{SRC}/ldg1")
@@ -150,26 +134,10 @@ async def test_the_recovery_wizard_settles_an_e_domain_through_ldm(lab):
         assert row(await src.snapshot(), "ldg1").flags == "-n---e"
     finally:
         await src.close()
-    app = console_on(lab)
-    async with app.run_test(size=(170, 45)) as pilot:
-        await settle(pilot, lambda: (v := app.fleet.by_hostname(SRC)) is not None
-                     and (r := v.domain("ldg1")) is not None and r.flags == "-n---e", timeout=30)
-        job = app.fleet.by_hostname(SRC).domain("ldg1").migration
-        assert (job.peer_host, job.state, job.progress) == (DST, "error", 100)
-        app.main_screen().domains_table.select_key(f"{SRC}/ldg1")
-        await pilot.press("r")
-        await settle(pilot, lambda: isinstance(app.screen, RecoveryWizard) and app.screen.plan is not None,
-                     timeout=20)
-        wizard = app.screen
-        assert (wizard.target_host, wizard.plan.finding) == (DST, "running")
-        await pilot.click("#act")
-        await settle(pilot, lambda: app.screen is not wizard, timeout=5)
-        await pilot.pause(0.2)
-        await pilot.press("y")
-        await settle(pilot, lambda: wizard.outcome != "", timeout=20)
-        assert wizard.outcome == "done"
-        await settle(pilot, lambda: app.fleet.by_hostname(SRC).domain("ldg1") is None, timeout=20)
-        assert app.fleet.by_hostname(DST).domain("ldg1").state == "active"
+    wizard = await recover_in_console(lab, "running", kind=LdmExecLink)
+    assert wizard.target_host == DST
+    on_src, on_dst = row(await snapshot(lab, SRC), "ldg1"), row(await snapshot(lab, DST), "ldg1")
+    assert on_src is None and on_dst.state == "active"
 
 
 # -- choosing the protocol, and what the views say of a host that reports little ---------

@@ -43,15 +43,16 @@ async def target_settled(lab, name="ldg1"):
     return r is None or r.flags[5] == "-"
 
 
-def fresh_console(lab) -> LdtuiApp:
-    sources = {ep.hostname: HostLink(ep.host, ep.port, ep.user, password=ep.password,
+def fresh_console(lab, kind=HostLink) -> LdtuiApp:
+    """A console on the lab's hosts, each reached by a ``kind`` link (the protocol)."""
+    sources = {ep.hostname: kind(ep.host, ep.port, ep.user, password=ep.password,
                                      known_hosts=ep.known_hosts_path, label=ep.hostname)
                for ep in lab.endpoints()}
     return LdtuiApp(sources, users={n: "root" for n in sources}, poll_interval=0.2, request_timeout=10)
 
 
-async def recover_in_console(lab, expected_finding: str) -> RecoveryWizard:
-    app = fresh_console(lab)
+async def recover_in_console(lab, expected_finding: str, kind=HostLink) -> RecoveryWizard:
+    app = fresh_console(lab, kind)
     async with app.run_test(size=(160, 45)) as pilot:
         await settle(pilot, lambda: (v := app.fleet.by_hostname(SRC)) is not None
                      and (r := v.domain("ldg1")) is not None and r.flags == "-n---e", timeout=30)
