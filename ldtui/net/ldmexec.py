@@ -3,9 +3,9 @@
 A real Oracle VM Server for SPARC control domain has no ``ldtui-rpc`` service, but it runs
 ``ldm`` for whoever logs in: ``ssh root@control-domain ldm list -l -p``. This link keeps one
 SSH connection — logged in once, routed like any other link, through jump hosts too — and
-opens an ``exec`` channel on it for each command. A snapshot is three listings read at
-once (``list -l -p``, ``list-devices -a -p``, ``list -o status -p``) and the banner of
-``ldm -V`` read when the link comes up. ``ldm migrate-domain`` runs in a session with a
+opens an ``exec`` channel on it for each command. A snapshot is two listings read at once
+(``list -l -p``, ``list -o status -p``), ``list-devices -a -p`` when what the domains hold
+changed, and the banner of ``ldm -V`` read when the link comes up. ``ldm migrate-domain`` runs in a session with a
 pseudo-terminal, as it asks ``Target Password:`` on one; the link answers the prompt and
 never puts the password on a command line or in what it returns. Our own ``ldmd`` prints
 the same bytes over ``exec``, so it serves as this link's test host.
@@ -23,7 +23,7 @@ import asyncssh
 
 from ldtui.core.commands import CommandResult
 from ldtui.core.errors import LdmError
-from ldtui.core.ldm_output import read_devices, read_domains, read_status, read_version
+from ldtui.core.ldm_output import Devices, read_devices, read_domains, read_status, read_version
 from ldtui.core.ldm_snapshot import JobTracker, build_snapshot
 from ldtui.core.parseable import ParseError
 from ldtui.core.snapshot import HostSnapshot
@@ -32,8 +32,14 @@ from ldtui.net.hostlink import HostLink, LinkDown
 log = logging.getLogger("ldtui.net.ldmexec")
 
 PROTOCOL = "ldm"
-POLLED = (("list", "-l", "-p"), ("list-devices", "-a", "-p"), ("list", "-o", "status", "-p"))
-"""The listings one snapshot is read from, run at once on one connection."""
+LISTING = ("list", "-l", "-p")
+STATUS = ("list", "-o", "status", "-p")
+DEVICES = ("list-devices", "-a", "-p")
+POLLED = (LISTING, STATUS)
+"""The listings every snapshot is read from, run at once on one connection."""
+DEVICES_MAX_AGE = 10.0
+"""Seconds a host's ``list-devices`` is reused while its domains' states and sizes stay as
+they were (what is free changes only with them, or by a command run through this link)."""
 PROMPT = re.compile(r"Target Password:[ \t]*$")
 PROMPTED_COMMANDS = ("migrate-domain", "migrate")
 """Subcommands that may ask for the target's password on their terminal."""
@@ -84,6 +90,8 @@ class LdmExecLink(HostLink):
         super().__init__(*args, **kwargs)
         self.clock = clock
         self.tracker = JobTracker()
+        self._devices: tuple[tuple, float, Devices] | None = None
+        """(the domains' states and sizes it was read with, when, what it said)."""
 
     @property
     def path(self) -> str:
@@ -126,22 +134,40 @@ class LdmExecLink(HostLink):
 
     async def snapshot(self) -> HostSnapshot:
         service = self._service()
-        results = await asyncio.gather(*(self._exec(argv, None) for argv in POLLED))
-        for argv, r in zip(POLLED, results, strict=True):
-            if r.exit_code != 0:
-                said = _first_line(r.stderr) or _first_line(r.stdout) or f"exit {r.exit_code}"
-                raise LdmError("ldm-refused", f"{self.label}: ldm {' '.join(argv)}: {said}")
-        listing, devices, status = (r.stdout for r in results)
+        listing, status = await asyncio.gather(*(self._listing(argv) for argv in POLLED))
         try:
-            return build_snapshot(self.label, service.version, read_domains(listing), read_devices(devices),
-                                  read_status(status), self.tracker, self.clock())
+            domains = read_domains(listing)
+            devices = await self._devices_for(domains)
+            return build_snapshot(self.label, service.version, domains, devices, read_status(status), self.tracker,
+                                  self.clock())
         except ParseError as e:
             raise LdmError("ldm-output", f"{self.label}: unreadable ldm output: {e}") from None
+
+    async def _listing(self, argv: tuple[str, ...]) -> str:
+        r = await self._exec(argv, None)
+        if r.exit_code != 0:
+            said = _first_line(r.stderr) or _first_line(r.stdout) or f"exit {r.exit_code}"
+            raise LdmError("ldm-refused", f"{self.label}: ldm {' '.join(argv)}: {said}")
+        return r.stdout
+
+    async def _devices_for(self, domains) -> Devices:
+        """``list-devices``, read again only when the domains' states or sizes changed (or it
+        is older than ``DEVICES_MAX_AGE``)."""
+        shape = tuple((d.name, d.state, d.ncpu, d.memory) for d in domains)
+        now = time.monotonic()
+        cached = self._devices
+        if cached is not None and cached[0] == shape and now - cached[1] < DEVICES_MAX_AGE:
+            return cached[2]
+        devices = read_devices(await self._listing(DEVICES))
+        self._devices = (shape, now, devices)
+        return devices
 
     async def run(self, argv: list[str], *, password: str | None = None,
                   timeout: float | None = None) -> CommandResult:
         """``ldm ARGV`` on the host. A migration runs on a terminal so that ``ldm`` can ask
         for the target password, which is typed in when asked and kept out of the output."""
+        if argv and not argv[0].startswith("list"):
+            self._devices = None        # a command may bind or free resources
         if argv and argv[0] in PROMPTED_COMMANDS:
             out = await self._run_on_terminal(list(argv), password, timeout)
             domain = migrated_domain(argv)

@@ -212,3 +212,33 @@ def test_the_domain_of_a_migrate_command_line():
     assert migrated_domain(["migrate-domain", "-n", "-p", "/tmp/pw", "ldg-src", "h:ldg-tgt"]) == "ldg-src"
     assert migrated_domain(["migrate", "--live", "-d", "300", "-b", "10M", "-P", "2201", "d", "h"]) == "d"
     assert migrated_domain(["migrate-domain", "-n"]) == ""
+
+
+async def test_list_devices_is_read_again_only_when_what_the_domains_hold_changes(lab):
+    commands = record_commands(lab[SRC])
+    link = await ldm_link(lab, SRC)
+
+    def devices_reads() -> int:
+        return sum(1 for c, _ in commands if c == "ldm list-devices -a -p")
+
+    async def same_figures() -> None:
+        snap, own = await link.snapshot(), lab[SRC].manager.snapshot()
+        assert (snap.strands_free, snap.memory_free, snap.maus_free) == (
+            own.strands_free, own.memory_free, own.maus_free)
+
+    try:
+        for _ in range(4):
+            await same_figures()
+        assert devices_reads() == 1
+        # Changed behind the link's back: ldg2's state changes, so its resources are read again.
+        assert lab.ldm(SRC, "unbind-domain ldg2").exit_code == 0
+        await same_figures()
+        assert devices_reads() == 2
+        # Changed through the link: whatever the command did, the next snapshot reads again.
+        assert (await link.run(["bind-domain", "ldg2"])).exit_code == 0
+        await same_figures()
+        assert devices_reads() == 3
+        await same_figures()
+        assert devices_reads() == 3
+    finally:
+        await link.close()
