@@ -108,8 +108,13 @@ def start(lab_file: Path, state: Path) -> int:
     record = {"lab": str(lab_file.resolve()), "known_hosts": str(known),
               "hosts": [{k: v for k, v in h.items() if k != "proc"} for h in hosts]}
     (state / "lab.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    for protocol, name in (("ldtui", "hosts.toml"), ("ldm", "hosts-ldm.toml")):
+        _write_hosts_file(state / name, configs, hosts, known, protocol)
     print(f"Lab started from {lab_file} (state in {state}).")
     print(f"Host keys are in {known}; pass it as LDM_KNOWN_HOSTS (or --known-hosts).")
+    print(f"Console: ldtui --hosts {(state / 'hosts.toml').resolve()}")
+    print(f"  or, each host reached through its ldm alone (protocol ldm, as an Oracle VM Server for SPARC "
+          f"control domain): ldtui --hosts {(state / 'hosts-ldm.toml').resolve()}")
     for cfg, h in zip(configs, hosts):
         print(f"\n{cfg.name}  (pid {h['pid']}, port {h['port']})")
         for u in cfg.users:
@@ -118,6 +123,16 @@ def start(lab_file: Path, state: Path) -> int:
                   + (f"      password: {pw}" if pw else ""))
         print(f"  ssh -p {h['port']} -o UserKnownHostsFile={known} root@127.0.0.1 ldm list")
     return 0
+
+
+def _write_hosts_file(path: Path, configs, hosts: list[dict], known: Path, protocol: str) -> None:
+    """The console's hosts file for the running lab: each host as root, by its name."""
+    entries = [{"name": cfg.name, "address": "127.0.0.1", "port": h["port"], "user": "root",
+                "password": lab_password(cfg, "root") or "", "known_hosts": str(known), "protocol": protocol}
+               for cfg, h in zip(configs, hosts)]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(tomli_w.dumps({"host": entries}))
 
 
 def _stop_pids(hosts: list[dict], timeout: float = 10.0) -> None:

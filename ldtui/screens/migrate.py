@@ -172,7 +172,8 @@ class MigrateForm(ArmedAfterFirstFrame, ModalScreen["MigrateRequest | None"]):
                 yield Select([(t, t) for t in self.targets], prompt="connected hosts…", id="target",
                              allow_blank=True, value=first or Select.NULL, compact=short)
                 yield Static("", classes="field-label")
-                yield Input(placeholder="or type USER@HOST[:PORT]", id="typed-target", compact=short)
+                yield Input(placeholder="or type USER@HOST" if self.plain_ldm else "or type USER@HOST[:PORT]",
+                            id="typed-target", compact=short)
                 yield Static("User on the target", classes="field-label")
                 yield Input(value=self.default_user, id="user", compact=short)
                 yield Static("Target password" + ("\n(lab password filled in)" if self.lab_passwords else ""),
