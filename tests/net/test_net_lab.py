@@ -141,6 +141,14 @@ async def test_ldtui_lab_starts_reports_and_stops_ldmd_processes(tmp_path):
         assert f't5440-sys-2 = "127.0.0.1:{sys2["port"]}"' in peers
         host_file = (state / "t5440-sys-1" / "host.toml").read_text()
         assert "password = " not in host_file and "password_hash = " in host_file      # hashes only
+        # The console's hosts files, one per protocol, readable only by their owner.
+        from ldtui.console.hostspec import load_hosts_file
+        for name, protocol in (("hosts.toml", "ldtui"), ("hosts-ldm.toml", "ldm")):
+            specs = load_hosts_file(state / name)
+            assert [(x.name, x.port, x.user, x.protocol) for x in specs] == [
+                (h["name"], h["port"], "root", protocol) for h in record["hosts"]]
+            assert (state / name).stat().st_mode & 0o777 == 0o600
+        assert f"ldtui --hosts {(state / 'hosts-ldm.toml').resolve()}" in out
         status = await run_process([*lab_cmd, "status", "--state", str(state)], env=dict(os.environ))
         assert status.returncode == 0
         assert status.stdout.decode().splitlines()[1].split() == ["t5440-sys-1", str(hosts["t5440-sys-1"]["pid"]),
