@@ -271,6 +271,8 @@ def _round_entry(job: MigrationProgress, entry: int | str, running: bool) -> Tex
 
 def job_picture(job: MigrationProgress, samples: Sequence[RateSample], width: int, bars: int = BARS) -> Text:
     """Both panels side by side, ``bars`` + 2 lines of exactly ``width`` columns."""
+    if not job.detail_reported:
+        return _nothing_to_draw(job, width, bars)
     right = rounds_width(width)
     left = max(width - right - 3, 10)
     rates = rate_lines(job, samples, left, bars)
@@ -282,6 +284,19 @@ def job_picture(job: MigrationProgress, samples: Sequence[RateSample], width: in
         out.append_text(a)
         out.append(" │ ", MUTED)
         out.append_text(b)
+    return out
+
+
+def _nothing_to_draw(job: MigrationProgress, width: int, bars: int) -> Text:
+    """A migration whose host tells only its percent (Oracle's ``ldm``): no rates or
+    rounds to draw, and the picture says so instead of drawing empty charts."""
+    lines = [_line() for _ in range(bars + 2)]
+    lines[0].append("no rate chart and no rounds: this host's ldm does not report them", MUTED)
+    out = Text(no_wrap=True, overflow="crop")
+    for i, line in enumerate(lines):
+        if i:
+            out.append("\n")
+        out.append_text(_pad(line, width))
     return out
 
 

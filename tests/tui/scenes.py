@@ -89,6 +89,17 @@ def main_screen_over_ldm():
     return app, before
 
 
+def jobs_view_over_ldm():
+    app, loaded = main_screen_over_ldm()
+
+    async def before(pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("J")
+        await pilot.pause()
+
+    return app, before
+
+
 def migrate_form():
     """The form as the embedded lab shows it: the lab's password already filled in, a new
     name typed, Live ticked (so the downtime limit is open)."""
@@ -173,6 +184,7 @@ SCENES = {
     "migrate-form": migrate_form,
     "jobs": jobs_view,
     "jobs-80x24": jobs_view,
+    "jobs-ldm": jobs_view_over_ldm,
     "recovery": recovery_wizard,
     "help": help_screen,
 }
