@@ -216,7 +216,13 @@ class LdmExecLink(HostLink):
                 if not chunk:
                     break
                 pending += chunk
-                if not answered and PROMPT.search(pending):
+                if not answered:
+                    if not PROMPT.search(pending):
+                        # A prompt has no line end after it: hold back the last, unended
+                        # line, which may be the first part of one.
+                        head, end, pending = pending.rpartition("\n")
+                        out.append(head + end)
+                        continue
                     answered = True
                     pending = PROMPT.sub("", pending)
                     if password is None:
@@ -224,23 +230,22 @@ class LdmExecLink(HostLink):
                         process.stdin.write_eof()
                     else:
                         process.stdin.write(password + "\n")
-                        echo = True
+                    echo = True
                     out.append(pending)
                     pending = ""
                     continue
                 if echo:
-                    # A terminal that echoes would show the answer on the prompt's line:
-                    # what comes before the first line end is dropped if it is the answer.
+                    # The prompt's line ends once answered; a terminal that echoes shows the
+                    # answer on it first. That line goes with the prompt.
                     if "\n" not in pending:
                         continue
                     first, _, rest = pending.partition("\n")
-                    if first.rstrip("\r") == password:
-                        first = ""
-                    pending = first + "\n" + rest
+                    pending = rest if first.rstrip("\r") in ("", password) else pending
                     echo = False
                 out.append(pending)
                 pending = ""
-            out.append(pending)
+            if not (echo and pending.rstrip("\r") in ("", password)):
+                out.append(pending)
 
         async def read_err() -> None:
             while True:

@@ -181,7 +181,10 @@ async def test_an_echoing_terminal_does_not_put_the_password_in_the_output(tmp_p
             process.exit(0)
             return
         assert process.get_terminal_type()
-        process.stdout.write("Target Password:")
+        process.stdout.write("Checking the target...\r\nTarget Pass")
+        await process.stdout.drain()
+        await asyncio.sleep(0.2)                         # the prompt arrives in two pieces
+        process.stdout.write("word:")
         line = await process.stdin.readline()
         typed.append(line)
         process.stdout.write(line.replace("\n", "\r\n"))          # a terminal with echo left on
@@ -199,6 +202,7 @@ async def test_an_echoing_terminal_does_not_put_the_password_in_the_output(tmp_p
         assert "s3cret" not in out.stdout + out.stderr
         assert out.exit_code == 1
         assert out.stdout.splitlines() == [
+            "Checking the target...",
             "Failed to establish connection with ldmd(8) on target: t5440-sys-2",
             "Check that the 'ldmd' service is enabled on the target machine and",
             "that the version supports Domain Migration."]
