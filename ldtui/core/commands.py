@@ -73,7 +73,7 @@ def version_banner(machine: Any) -> str:
     1.x releases."""
     return (f"\nLogical Domain Manager (v {machine.manager_version})\n"
             "\tHypervisor control protocol v 1.3\n"
-            "\tUsing Hypervisor MD v 1.1\n\n"
+            "\tUsing Hypervisor MD v 0.1\n\n"
             "System PROM:\n"
             f"\tSystem Firmware\tv. {machine.firmware}\n")
 
