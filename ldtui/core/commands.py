@@ -60,7 +60,7 @@ def command_names() -> list[str]:
 
 def overview() -> str:
     """``ldm`` without a subcommand, or ``ldm --help``: every subcommand and its aliases."""
-    lines = ["Usage:", "    ldm <subcommand> [options] [operands]", "", "Subcommands:"]
+    lines = ["Usage:", "    ldm <subcommand> [options] [operands]", "    ldm -V", "", "Subcommands:"]
     for spec in _ordered():
         names = spec.name + (f" ({', '.join(spec.aliases)})" if spec.aliases else "")
         lines.append(f"    {names:<52} {spec.summary}".rstrip())

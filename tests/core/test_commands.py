@@ -362,3 +362,15 @@ def test_a_migration_to_the_host_itself_is_refused_before_any_peer_lookup(m):
         assert r.exit_code != 0
         assert r.stderr.splitlines()[0] == (f"Target host {target.split('@')[-1].split(':')[0]} is the host LDom ldg1 "
                                             "runs on: a domain can only be migrated to another machine")
+
+
+def test_ldm_V_names_the_manager_and_its_firmware_as_the_1_2_guide_lays_it_out(m):
+    from ldtui.core.ldm_output import read_version
+
+    r = execute(m, "root", ["-V"])
+    assert r.exit_code == 0 and r.stderr == ""
+    assert r.stdout.splitlines()[:4] == ["", f"Logical Domain Manager (v {m.machine.manager_version})",
+                                         "\tHypervisor control protocol v 1.3", "\tUsing Hypervisor MD v 0.1"]
+    assert f"v. {m.machine.firmware}" in r.stdout
+    assert read_version(r.stdout) == m.machine.manager_version
+    assert execute(m, "root", ["-V", "list"]).stderr.startswith("Unknown subcommand: -V")
