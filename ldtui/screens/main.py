@@ -20,7 +20,8 @@ from textual.widgets import DataTable, Footer, Input, ProgressBar, RichLog, Stat
 from ldtui.core.snapshot import DomainRow, HostSnapshot, MigrationProgress
 from ldtui.screens.flows import Flows
 from ldtui.widgets.cells import (JOB_COLUMNS, JOB_WIDTHS, Cell, compact_host_cells, domain_cells, host_cells,
-                                 job_cells, job_detail_lines, sort_value)
+                                 job_cells, sort_value)
+from ldtui.console.jobtext import job_detail_lines
 from ldtui.console.fleet import Event, HostView, clock_text
 from ldtui.widgets.job_picture import JobPicture
 from ldtui.widgets.layout import SORT_STAND_INS, Layout, layout_for

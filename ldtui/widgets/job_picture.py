@@ -25,7 +25,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ldtui.core.snapshot import MigrationProgress
-from ldtui.widgets.cells import format_bytes, format_rate, themed
+from ldtui.console.jobtext import format_bytes, format_rate
+from ldtui.widgets.cells import themed
 from ldtui.console.fleet import clock_text
 from ldtui.console.job_history import RateSample
 

@@ -7,7 +7,8 @@ import attrs
 
 from ldtui.screens.commands import palette_commands
 from ldtui.screens.dialogs import ConfirmDialog, MessageDialog
-from ldtui.widgets.cells import domain_cells, job_detail_lines
+from ldtui.console.jobtext import job_detail_lines
+from ldtui.widgets.cells import domain_cells
 from ldtui.console.fleet import HostView
 from tests.tui.fakes import G, M, Result, domain, job
 from tests.tui.scenario import console, seed_hosts, settle

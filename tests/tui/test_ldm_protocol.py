@@ -14,7 +14,8 @@ from ldtui.app import LdtuiApp
 from ldtui.net.hostlink import HostLink
 from ldtui.net.ldmexec import LdmExecLink
 from ldtui.screens.dialogs import ConfirmDialog
-from ldtui.widgets.cells import domain_cells, host_cells, progress_text
+from ldtui.console.jobtext import progress_text
+from ldtui.widgets.cells import domain_cells, host_cells
 from tests.tui.labkit import DST, SRC, lab, row  # noqa: F401  (lab: shared fixture)
 from tests.tui.test_lab_migration import open_form
 from tests.tui.test_lab_rehearsal import _write_pages
@@ -166,7 +167,8 @@ def test_a_hosts_file_and_the_command_line_choose_the_protocol(tmp_path):
 
 def test_the_views_of_a_migration_whose_ldm_reports_only_the_percent():
     from ldtui.core.snapshot import MigrationProgress
-    from ldtui.widgets.cells import job_cells, job_detail_lines
+    from ldtui.console.jobtext import job_detail_lines
+    from ldtui.widgets.cells import job_cells
 
     job = MigrationProgress(id="ldm:a>b:ldg1", role="source", domain="ldg1", peer_host="t5440-sys-2",
                             peer_domain="ldg1", phase=0, phase_name="", progress=42, state="running")

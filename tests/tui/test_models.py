@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ldtui.core.errors import LdmError
-from ldtui.widgets.cells import Cell, domain_cells, format_bytes, host_cells, progress_text, sort_value
+from ldtui.console.jobtext import format_bytes, progress_text
+from ldtui.widgets.cells import Cell, domain_cells, host_cells, sort_value
 from ldtui.console.fleet import DOWN_WORDS, Fleet, down_code
 from ldtui.console.hostspec import load_hosts_file, parse_target
 from ldtui.console.recovery import assess
