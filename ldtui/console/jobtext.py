@@ -46,24 +46,17 @@ def bar(percent: int, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def progress_text(job: MigrationProgress | None) -> str:
-    """``3 transfer ███░░ 42%`` while a migration runs; blank otherwise."""
+def progress_text(job: MigrationProgress | None, *, bar_width: int = 10) -> str:
+    """``3 transfer ███░░ 42%`` while a migration runs; blank otherwise. With ``bar_width=0``
+    the narrow layout's column, without the bar: ``3 transfer 42%``."""
     if job is None:
         return ""
     if job.state == "error":
         return "error — press r"
     head = f"{job.phase} {job.phase_name}".strip() if job.detail_reported else "migration"
-    return f"{head} {bar(job.progress)} {job.progress:>3}%"
-
-
-def short_progress_text(job: MigrationProgress | None) -> str:
-    """``3 transfer 42%``: the progress column of the narrow layout, without the bar."""
-    if job is None:
-        return ""
-    if job.state == "error":
-        return "error — press r"
-    head = f"{job.phase} {job.phase_name}".strip() if job.detail_reported else "migration"
-    return f"{head} {job.progress}%"
+    if not bar_width:
+        return f"{head} {job.progress}%"
+    return f"{head} {bar(job.progress, bar_width)} {job.progress:>3}%"
 
 
 def job_detail_lines(job: MigrationProgress) -> list[str]:

@@ -16,7 +16,7 @@ from ldtui.core.snapshot import DomainRow, MigrationProgress
 from ldtui.core.units import format_size, format_uptime
 from ldtui.console.fleet import HostView, clock_text
 from ldtui.console.jobtext import (bar, downtime_text, eta_text, format_bytes, format_rate, job_route,
-                                  progress_text, short_progress_text)
+                                  progress_text)
 
 FLAG_LEGEND = (
     "FLAGS  1 s start/stop · 2 n normal t transition · 3 d delayed reconf · "
@@ -136,7 +136,7 @@ _DOMAIN_CELL = {
 _COMPACT_DOMAIN_CELL = {
     **{column: spec for column, spec in _DOMAIN_CELL.items() if column not in FLAG_COLUMNS},
     "flags": (("flags",), _flags),
-    "progress": (("migration",), lambda row, dim: Cell(short_progress_text(row.migration), dim,
+    "progress": (("migration",), lambda row, dim: Cell(progress_text(row.migration, bar_width=0), dim,
                                                        sort=row.migration.progress if row.migration else -1)),
 }
 """The same for the narrow layout: one FLAGS column, progress without the bar."""
@@ -302,29 +302,25 @@ JOB_STATE_STYLE = {"running": "$accent", "completed": "$success", "failed": "bol
 
 
 def job_cells(host: str, job: MigrationProgress) -> dict[str, Cell]:
-    phase = f"{job.phase} {job.phase_name}" if job.phase else job.phase_name
-    mode = " (live)" if job.live else ""
-    if not job.detail_reported:
-        # A host whose ldm tells only the percent done: say so once, leave the rest empty.
-        return {
-            "domain": Cell(job.domain), "route": Cell(job_route(host, job)),
-            "state": Cell(job.state, JOB_STATE_STYLE.get(job.state, "")),
-            "phase": Cell("n/a (ldm)", "dim", sort=-1),
-            "progress": Cell(f"{bar(job.progress, 20)} {job.progress:>3}%", sort=job.progress),
-            "bytes": Cell("", sort=0, justify="right"), "rate": Cell("", sort=0.0, justify="right"),
-            "eta": Cell("", justify="right"), "downtime": Cell("", sort=0.0, justify="right"),
-            "reason": Cell(job.reason),
-        }
-    return {
-        "domain": Cell(job.domain + mode),
+    cells = {
+        "domain": Cell(job.domain + (" (live)" if job.live and job.detail_reported else "")),
         "route": Cell(job_route(host, job)),
         "state": Cell(job.state, JOB_STATE_STYLE.get(job.state, "")),
-        "phase": Cell(phase, sort=job.phase),
         "progress": Cell(f"{bar(job.progress, 20)} {job.progress:>3}%", sort=job.progress),
+        "reason": Cell(job.reason),
+    }
+    if not job.detail_reported:
+        # A host whose ldm tells only the percent done: say so once, leave the rest empty.
+        return cells | {
+            "phase": Cell("n/a (ldm)", "dim", sort=-1),
+            "bytes": Cell("", sort=0, justify="right"), "rate": Cell("", sort=0.0, justify="right"),
+            "eta": Cell("", justify="right"), "downtime": Cell("", sort=0.0, justify="right"),
+        }
+    return cells | {
+        "phase": Cell(f"{job.phase} {job.phase_name}" if job.phase else job.phase_name, sort=job.phase),
         "bytes": Cell(f"{format_bytes(job.bytes_sent)} / {format_bytes(job.bytes_total)}", sort=job.bytes_sent,
                       justify="right"),
         "rate": Cell(format_rate(job.rate) if job.state == "running" else "", sort=job.rate, justify="right"),
         "eta": Cell(eta_text(job), justify="right"),
         "downtime": Cell(downtime_text(job), sort=job.downtime_ms, justify="right"),
-        "reason": Cell(job.reason),
     }

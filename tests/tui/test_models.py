@@ -121,6 +121,9 @@ def test_cells_sort_by_meaning_and_spell_like_ldm():
     assert sort_value(Cell("x")) == "x"
     assert format_bytes(3 << 30) == "3.0G"
     assert progress_text(job("ldg1", "source", "h2", progress=7)) == "3 transfer ░░░░░░░░░░   7%"
+    assert progress_text(job("ldg1", "source", "h2", progress=42), bar_width=0) == "3 transfer 42%"
+    assert progress_text(job("ldg1", "source", "h2", progress=42), bar_width=4) == "3 transfer █░░░  42%"
+    assert progress_text(None) == "" and progress_text(None, bar_width=0) == ""
 
 
 def test_targets_on_the_command_line():
