@@ -163,6 +163,7 @@ def _one_time_cert(tmp: str) -> tuple[ssl.SSLContext, str]:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.load_cert_chain(path)
     os.unlink(path)
+    os.rmdir(tmp)
     return ctx, hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 

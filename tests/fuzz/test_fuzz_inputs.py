@@ -6,6 +6,8 @@ Also: a live ldmd keeps answering its other clients while one client sends it ga
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -47,6 +49,7 @@ def _host_manager():
         from ldtui.core.hostconfig import apply_seed
         from ldtui.core.manager import Manager
         d = Path(tempfile.mkdtemp(prefix="ldtui-fuzz-"))
+        atexit.register(shutil.rmtree, d, True)
         (d / "host.toml").write_text(HOST_TOML)
         cfg = load_host_config(d / "host.toml")
         _manager = Manager(cfg.machine, d / "state")
