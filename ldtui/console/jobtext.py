@@ -93,7 +93,7 @@ def job_detail_lines(job: MigrationProgress) -> list[str]:
 
 
 def job_route(host: str, job: MigrationProgress) -> str:
-    target = job.peer_domain or job.domain
-    if job.role == "source":
-        return f"{host}:{job.domain} → {job.peer_host}:{target}"
-    return f"{job.peer_host}:{job.peer_domain or job.domain} → {host}:{job.domain}"
+    """``src-host:name → dst-host:name``, from whichever side the job was read on."""
+    peer = f"{job.peer_host}:{job.peer_domain or job.domain}"
+    here = f"{host}:{job.domain}"
+    return f"{here} → {peer}" if job.role == "source" else f"{peer} → {here}"
