@@ -64,8 +64,7 @@ def job_detail_lines(job: MigrationProgress) -> list[str]:
     if not job.detail_reported:
         head = f"{job.domain}: {job.progress}% · {job.state}" + (f" · {job.reason}" if job.reason else "")
         if job.state == "error":
-            return [head, f"all state sent · no confirmation from {job.peer_host} · "
-                          f"select {job.domain} and press r to recover"]
+            return [head, _waiting_for_recovery(job, "")]
         return [head, "ldm reports only the percent done: no phase, bytes, rates or downtime"]
     mode = "live (pre-copy)" if job.live else "suspend and copy"
     head = f"{job.domain}: {mode} · phase {job.phase} {job.phase_name} · {job.state}"
@@ -86,10 +85,13 @@ def job_detail_lines(job: MigrationProgress) -> list[str]:
     speed += f" · downtime expected {expected}, actual {actual}"
     if job.state == "error":
         # What the operator must know to decide: everything left, nothing came back.
-        since = f" since {clock_text(job.finished)}" if job.finished else ""
-        speed = (f"all state sent · no confirmation from {job.peer_host}{since} · "
-                 f"select {job.domain} and press r to recover")
+        speed = _waiting_for_recovery(job, f" since {clock_text(job.finished)}" if job.finished else "")
     return [head, data, speed]
+
+
+def _waiting_for_recovery(job: MigrationProgress, since: str) -> str:
+    return (f"all state sent · no confirmation from {job.peer_host}{since} · "
+            f"select {job.domain} and press r to recover")
 
 
 def job_route(host: str, job: MigrationProgress) -> str:
